@@ -1,0 +1,29 @@
+from django.contrib import admin
+
+from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin
+from mpesa.models import CallbackDelivery, StkPush
+
+
+@admin.register(StkPush)
+class StkPushAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
+    list_display = ("created_at", "business", "purpose", "amount", "phone", "status", "result_code", "mpesa_receipt")
+    list_filter = ("status", "purpose", "environment")
+    list_select_related = ("business",)
+    search_fields = ("phone", "mpesa_receipt", "account_reference")
+    date_hierarchy = "created_at"
+    # The callback token and CheckoutRequestID are shared secrets with Safaricom: not shown.
+    exclude = ("callback_token", "checkout_request_id", "merchant_request_id")
+    list_per_page = 50
+    show_full_result_count = False
+
+
+@admin.register(CallbackDelivery)
+class CallbackDeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
+    tenant_field = "push__business"
+    list_display = ("received_at", "outcome", "remote_addr", "push", "detail")
+    list_filter = ("outcome",)
+    list_select_related = ("push", "push__business")
+    raw_id_fields = ("push",)
+    date_hierarchy = "received_at"
+    list_per_page = 50
+    show_full_result_count = False

@@ -1,0 +1,405 @@
+"""THE Daraja client. Every app talks to Safaricom through this module and nothing else.
+
+- Credentials are passed in; this module never reads a business's config or the ORM.
+- One OAuth token per (environment, consumer key), cached in the Django cache (Redis in
+  production, shared by every worker and host) until 60 s before it expires. Daraja invalidates
+  the previous token when a new one is minted, so only one process refreshes at a time.
+- Explicit timeouts, and a total time budget per call (a trickling body cannot hold a worker).
+- Typed results; ``DarajaRejected`` (Daraja answered no, with its errorCode) is kept apart from
+  ``DarajaUnavailable`` (no usable answer: timeout, reset, 5xx without envelope, HTML, bad JSON).
+- An STK push POST is never retried, except once after an "Invalid Access Token" answer: Daraja
+  rejected that request before it reached the customer, so no prompt can have been sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import requests
+from django.conf import settings
+from django.core.cache import cache as default_cache
+
+from mpesa import rules
+from mpesa.phone import mask_phone
+
+logger = logging.getLogger(__name__)
+
+NAIROBI = ZoneInfo("Africa/Nairobi")
+OAUTH_PATH = "/oauth/v1/generate?grant_type=client_credentials"
+STK_PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
+STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
+# "Invalid Access Token" differs per API product (REFERENCE.md section 2).
+TOKEN_ERROR_CODES = {"404.001.03", "401.002.01", "400.003.01"}
+TOKEN_EARLY_REFRESH_SECONDS = 60
+MAX_BODY_BYTES = 1024 * 1024
+# STK query answers "4999" with HTTP 200 while still processing (one 2026 observation).
+QUERY_PENDING_RESULT_CODES = {"4999"}
+
+
+# --- Types ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A Daraja app: consumer key and secret. The secret never appears in repr or logs."""
+
+    consumer_key: str
+    consumer_secret: str = field(repr=False)
+
+    @property
+    def key_hash(self) -> str:
+        return hashlib.sha256(self.consumer_key.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class StkPushRequest:
+    """What one STK push asks for. ``shortcode`` is the number the Password is built with (the
+    paybill, or the till's store number); ``party_b`` the paybill or the till number."""
+
+    shortcode: str
+    passkey: str = field(repr=False)
+    transaction_type: str
+    party_b: str
+    amount: int
+    phone: str
+    callback_url: str
+    account_reference: str
+    description: str
+
+
+@dataclass(frozen=True)
+class StkPushAccepted:
+    merchant_request_id: str
+    checkout_request_id: str
+    response_code: str
+    response_description: str
+    customer_message: str
+    raw: dict
+
+
+@dataclass(frozen=True)
+class StkQueryResult:
+    """``pending`` True means "still being processed": not a failure."""
+
+    pending: bool
+    result_code: str | None
+    result_desc: str
+    raw: dict
+
+
+class DarajaError(Exception):
+    pass
+
+
+class DarajaInvalidRequest(DarajaError, ValueError):
+    """Our own validation refused the request before anything was sent."""
+
+    def __init__(self, field_name: str, message: str):
+        self.field = field_name
+        self.message = message
+        super().__init__(f"{field_name}: {message}")
+
+
+class DarajaRejected(DarajaError):
+    """Daraja answered, and the answer is no (its error envelope, or a non-zero ResponseCode)."""
+
+    def __init__(self, error_code: str, error_message: str, *, http_status: int | None = None, raw=None):
+        self.error_code = str(error_code)
+        self.error_message = str(error_message)
+        self.http_status = http_status
+        self.raw = raw
+        super().__init__(f"{self.error_code}: {self.error_message}")
+
+
+class DarajaUnavailable(DarajaError):
+    """No usable answer. For an STK push this means the prompt may or may not have been sent."""
+
+    def __init__(self, reason: str, *, http_status: int | None = None):
+        self.reason = reason
+        self.http_status = http_status
+        super().__init__(reason)
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+
+def timestamp_now() -> str:
+    """``YYYYMMDDHHmmss`` in Africa/Nairobi, whatever the server's zone (REFERENCE.md 3.2)."""
+    return datetime.now(NAIROBI).strftime("%Y%m%d%H%M%S")
+
+
+def stk_password(shortcode: str, passkey: str, timestamp: str) -> str:
+    return base64.b64encode(f"{shortcode}{passkey}{timestamp}".encode()).decode()
+
+
+def _lower_keys(body) -> dict:
+    return {str(k).lower(): v for k, v in body.items()} if isinstance(body, dict) else {}
+
+
+def _envelope(body) -> tuple[str, str] | None:
+    """Daraja's error envelope, read case-insensitively (a Go SDK mocks ErrorCode/ErrorMessage)."""
+    lowered = _lower_keys(body)
+    if "errorcode" in lowered:
+        return str(lowered.get("errorcode")), str(lowered.get("errormessage", ""))
+    return None
+
+
+def validate_stk_request(req: StkPushRequest) -> None:
+    """Daraja's field rules, checked before sending. Raises DarajaInvalidRequest."""
+    if isinstance(req.amount, bool) or not isinstance(req.amount, int):
+        raise DarajaInvalidRequest("Amount", "must be a whole number of shillings")
+    if not 1 <= req.amount <= settings.MPESA_MAX_AMOUNT:
+        raise DarajaInvalidRequest("Amount", f"must be between 1 and {settings.MPESA_MAX_AMOUNT}")
+    if not rules.PHONE_RE.match(str(req.phone)):
+        raise DarajaInvalidRequest("PhoneNumber", "must be 2547XXXXXXXX or 2541XXXXXXXX")
+    if not rules.SHORTCODE_RE.match(str(req.shortcode)):
+        raise DarajaInvalidRequest("BusinessShortCode", "must be 5 to 7 digits")
+    if not rules.SHORTCODE_RE.match(str(req.party_b)):
+        raise DarajaInvalidRequest("PartyB", "must be 5 to 7 digits")
+    if req.transaction_type not in (rules.PAYBILL, rules.BUY_GOODS):
+        raise DarajaInvalidRequest("TransactionType", "must be CustomerPayBillOnline or CustomerBuyGoodsOnline")
+    if req.transaction_type == rules.PAYBILL and str(req.party_b) != str(req.shortcode):
+        raise DarajaInvalidRequest("PartyB", "must equal BusinessShortCode for a paybill")
+    if not req.passkey:
+        raise DarajaInvalidRequest("Password", "no passkey configured")
+    if not req.account_reference or len(req.account_reference) > rules.ACCOUNT_REFERENCE_MAX:
+        raise DarajaInvalidRequest("AccountReference", "must be 1 to 12 characters")
+    if not req.description or len(req.description) > rules.TRANSACTION_DESC_MAX:
+        raise DarajaInvalidRequest("TransactionDesc", "must be 1 to 13 characters")
+    problem = rules.callback_url_problem(req.callback_url)
+    if problem:
+        raise DarajaInvalidRequest("CallBackURL", problem)
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    # One keep-alive session per thread: a new TCP (and TLS) connection per call is the
+    # single biggest cost of a naive client.
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        _local.session = session
+    return session
+
+
+# --- The client -------------------------------------------------------------------------------
+
+
+class DarajaClient:
+    def __init__(
+        self,
+        *,
+        credentials: Credentials,
+        environment: str | None = None,
+        base_url: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        cache=None,
+    ):
+        self.credentials = credentials
+        self.environment = environment or settings.MPESA_ENV
+        self.base_url = (base_url or settings.MPESA_BASE_URL).rstrip("/")
+        self.connect_timeout = connect_timeout if connect_timeout is not None else settings.MPESA_CONNECT_TIMEOUT
+        self.read_timeout = read_timeout if read_timeout is not None else settings.MPESA_READ_TIMEOUT
+        self.cache = cache or default_cache
+
+    # -- transport --
+
+    def _send(self, method: str, path: str, *, json_body=None, headers=None, auth=None):
+        """One HTTP exchange within the time budget. Returns (status, parsed JSON or None, text)."""
+        url = self.base_url + path
+        budget = self.connect_timeout + self.read_timeout
+        deadline = time.monotonic() + budget
+        try:
+            response = _session().request(
+                method,
+                url,
+                json=json_body,
+                headers=headers,
+                auth=auth,
+                timeout=(self.connect_timeout, self.read_timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+            chunks, size = [], 0
+            try:
+                for chunk in response.iter_content(8192):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise DarajaUnavailable("Daraja's answer was too large", http_status=response.status_code)
+                    if time.monotonic() > deadline:
+                        raise DarajaUnavailable("Daraja's answer did not arrive in time", http_status=response.status_code)
+            finally:
+                response.close()
+        except requests.Timeout:
+            raise DarajaUnavailable("Daraja did not answer in time") from None
+        except requests.ConnectionError:
+            raise DarajaUnavailable("Daraja could not be reached") from None
+        except requests.RequestException as exc:
+            raise DarajaUnavailable(f"HTTP error talking to Daraja ({type(exc).__name__})") from None
+        text = b"".join(chunks).decode("utf-8", errors="replace")
+        try:
+            parsed = json.loads(text) if text else None
+        except ValueError:
+            parsed = None
+        return response.status_code, parsed, text
+
+    # -- OAuth --
+
+    @property
+    def _token_key(self) -> str:
+        return f"daraja:token:{self.environment}:{self.credentials.key_hash}"
+
+    def _fetch_token(self) -> tuple[str, int]:
+        status, body, _ = self._send(
+            "GET",
+            OAUTH_PATH,
+            auth=(self.credentials.consumer_key, self.credentials.consumer_secret),
+        )
+        if status >= 500 or (status == 200 and not isinstance(body, dict)):
+            raise DarajaUnavailable("Daraja's OAuth endpoint failed", http_status=status)
+        if status != 200:
+            # REFERENCE.md section 2: treat any non-200 from /oauth as an authentication failure.
+            raise DarajaRejected(
+                "oauth_failed",
+                "Daraja refused the consumer key and secret",
+                http_status=status,
+            )
+        token = body.get("access_token")
+        try:
+            expires_in = int(str(body.get("expires_in")))  # "3599" in real life, 3599 in the docs
+        except (TypeError, ValueError):
+            expires_in = 3599
+        if not token or not isinstance(token, str):
+            raise DarajaUnavailable("Daraja's OAuth answer had no token", http_status=status)
+        return token, expires_in
+
+    def access_token(self) -> str:
+        """The cached token, refreshing it under a cross-process cache lock when needed."""
+        cached = self.cache.get(self._token_key)
+        if cached:
+            return cached
+        lock_key = self._token_key + ":lock"
+        wait_until = time.monotonic() + self.connect_timeout + self.read_timeout
+        while True:
+            if self.cache.add(lock_key, "1", timeout=int(self.connect_timeout + self.read_timeout) + 1):
+                try:
+                    cached = self.cache.get(self._token_key)
+                    if cached:
+                        return cached
+                    token, expires_in = self._fetch_token()
+                    ttl = max(expires_in - TOKEN_EARLY_REFRESH_SECONDS, 1)
+                    self.cache.set(self._token_key, token, timeout=ttl)
+                    logger.info("Daraja token refreshed env=%s key=%s ttl=%ss", self.environment, self.credentials.key_hash[:8], ttl)
+                    return token
+                finally:
+                    self.cache.delete(lock_key)
+            time.sleep(0.05)
+            cached = self.cache.get(self._token_key)
+            if cached:
+                return cached
+            if time.monotonic() > wait_until:
+                raise DarajaUnavailable("Timed out waiting for another worker to refresh the Daraja token")
+
+    def _discard_token(self, token: str) -> None:
+        if self.cache.get(self._token_key) == token:
+            self.cache.delete(self._token_key)
+
+    def _authorized_post(self, path: str, body: dict):
+        """POST with the cached token; on an invalid-token answer refresh once and retry once."""
+        for attempt in (1, 2):
+            token = self.access_token()
+            status, parsed, text = self._send(
+                "POST",
+                path,
+                json_body=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            envelope = _envelope(parsed)
+            if envelope and envelope[0] in TOKEN_ERROR_CODES and attempt == 1:
+                logger.warning("Daraja said the access token is invalid (%s); refreshing once", envelope[0])
+                self._discard_token(token)
+                continue
+            return status, parsed, text
+        raise AssertionError("unreachable")
+
+    # -- STK push --
+
+    def stk_push(self, req: StkPushRequest, *, timestamp: str | None = None) -> StkPushAccepted:
+        """Send one STK push. Raises DarajaInvalidRequest, DarajaRejected or DarajaUnavailable."""
+        validate_stk_request(req)
+        ts = timestamp or timestamp_now()
+        body = {
+            "BusinessShortCode": str(req.shortcode),
+            "Password": stk_password(str(req.shortcode), req.passkey, ts),
+            "Timestamp": ts,
+            "TransactionType": req.transaction_type,
+            "Amount": int(req.amount),
+            "PartyA": req.phone,
+            "PartyB": str(req.party_b),
+            "PhoneNumber": req.phone,
+            "CallBackURL": req.callback_url,
+            "AccountReference": req.account_reference,
+            "TransactionDesc": req.description,
+        }
+        status, parsed, _ = self._authorized_post(STK_PUSH_PATH, body)
+        envelope = _envelope(parsed)
+        if envelope:
+            logger.info("STK push rejected code=%s phone=%s", envelope[0], mask_phone(req.phone))
+            raise DarajaRejected(envelope[0], envelope[1], http_status=status, raw=parsed)
+        if not isinstance(parsed, dict) or status != 200:
+            raise DarajaUnavailable(f"Unexpected answer from Daraja (HTTP {status})", http_status=status)
+        response_code = str(parsed.get("ResponseCode", ""))
+        checkout_id = parsed.get("CheckoutRequestID")
+        if response_code != "0":
+            if response_code:
+                raise DarajaRejected(response_code, str(parsed.get("ResponseDescription", "")), http_status=status, raw=parsed)
+            raise DarajaUnavailable("Daraja's answer had no ResponseCode", http_status=status)
+        if not isinstance(checkout_id, str) or not checkout_id:
+            raise DarajaUnavailable("Daraja's answer had no CheckoutRequestID", http_status=status)
+        return StkPushAccepted(
+            merchant_request_id=str(parsed.get("MerchantRequestID", "")),
+            checkout_request_id=checkout_id,
+            response_code=response_code,
+            response_description=str(parsed.get("ResponseDescription", "")),
+            customer_message=str(parsed.get("CustomerMessage", "")),
+            raw=parsed,
+        )
+
+    # -- STK query --
+
+    def stk_query(self, *, shortcode: str, passkey: str, checkout_request_id: str) -> StkQueryResult:
+        ts = timestamp_now()
+        body = {
+            "BusinessShortCode": str(shortcode),
+            "Password": stk_password(str(shortcode), passkey, ts),
+            "Timestamp": ts,
+            "CheckoutRequestID": checkout_request_id,
+        }
+        status, parsed, _ = self._authorized_post(STK_QUERY_PATH, body)
+        envelope = _envelope(parsed)
+        if envelope:
+            code, message = envelope
+            if code == "500.001.1001" and "being processed" in message.lower():
+                return StkQueryResult(pending=True, result_code=None, result_desc=message, raw=parsed)
+            raise DarajaRejected(code, message, http_status=status, raw=parsed)
+        if status != 200 or not isinstance(parsed, dict) or "ResultCode" not in parsed:
+            raise DarajaUnavailable(f"Unexpected answer from Daraja (HTTP {status})", http_status=status)
+        result_code = str(parsed["ResultCode"])
+        return StkQueryResult(
+            pending=result_code in QUERY_PENDING_RESULT_CODES,
+            result_code=result_code,
+            result_desc=str(parsed.get("ResultDesc", "")),
+            raw=parsed,
+        )

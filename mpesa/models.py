@@ -1,0 +1,114 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from payme.models import TimeStampedModel
+
+
+class StkPush(TimeStampedModel):
+    """One STK request, created before Daraja is called.
+
+    The callback token in the URL and the CheckoutRequestID are secrets between us and
+    Safaricom: they are never returned to API clients.
+    """
+
+    class Purpose(models.TextChoices):
+        WALLET_TOPUP = "wallet_topup", "Wallet top-up"
+        SALE = "sale", "Sale"
+        CONFIG_VERIFICATION = "config_verification", "Config verification"
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created (not sent yet)"
+        PENDING = "pending", "Pending (waiting for the customer)"
+        UNKNOWN = "unknown", "Unknown (Daraja did not answer)"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled by the customer"
+        EXPIRED = "expired", "Expired"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+
+    OPEN_STATUSES = (Status.CREATED, Status.PENDING, Status.UNKNOWN)
+    FINAL_FAILURE_STATUSES = (Status.FAILED, Status.CANCELLED, Status.EXPIRED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    business = models.ForeignKey("accounts.Business", on_delete=models.PROTECT, related_name="stk_pushes")
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    environment = models.CharField(max_length=16, help_text="simulator, sandbox or production.")
+    shortcode = models.CharField(max_length=7, help_text="BusinessShortCode: the paybill, or the till's store number.")
+    party_b = models.CharField(max_length=7, help_text="PartyB: the paybill, or the till number.")
+    transaction_type = models.CharField(max_length=32)
+    amount = models.PositiveIntegerField(help_text="Whole KES.")
+    phone = models.CharField(max_length=12)
+    account_reference = models.CharField(max_length=12)
+    description = models.CharField(max_length=13)
+    callback_token = models.CharField(max_length=64, unique=True, editable=False)
+    merchant_request_id = models.CharField(max_length=64, blank=True)
+    checkout_request_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED, db_index=True)
+    result_code = models.CharField(max_length=32, blank=True, help_text="A string: Daraja also sends 'SFC_IC0003'.")
+    result_desc = models.CharField(max_length=255, blank=True)
+    mpesa_receipt = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    transaction_date = models.DateTimeField(null=True, blank=True)
+    paid_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    paid_phone = models.CharField(max_length=16, blank=True)
+    customer_message = models.CharField(max_length=255, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    last_queried_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.CharField(max_length=255, blank=True)
+    raw_request = models.JSONField(null=True, blank=True, help_text="Sent body without the Password.")
+    raw_response = models.JSONField(null=True, blank=True)
+    raw_callback = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "STK push"
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="stkpush_amount_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["phone", "status", "created_at"], name="stkpush_phone_open_idx"),
+            models.Index(fields=["status", "created_at"], name="stkpush_status_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_purpose_display()} KES {self.amount} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class CallbackDelivery(models.Model):
+    """Every POST to the callback URL, stored before anything else can fail (dj-stripe's lesson).
+
+    Append-only; the outcome says what we did with it.
+    """
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", "Received"
+        APPLIED = "applied", "Applied"
+        DUPLICATE = "duplicate", "Duplicate (no change)"
+        REVIEW = "review", "Sent to review"
+        IGNORED = "ignored", "Ignored (push already final)"
+        LEFT_PENDING = "left_pending", "Left pending (confirmation still processing)"
+        UNKNOWN_TOKEN = "unknown_token", "Unknown token"
+        MISMATCH = "mismatch", "CheckoutRequestID mismatch"
+        MALFORMED = "malformed", "Malformed body"
+        FORBIDDEN_IP = "forbidden_ip", "Source IP not allowed"
+        TOO_LARGE = "too_large", "Body too large"
+
+    push = models.ForeignKey(StkPush, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    token_prefix = models.CharField(max_length=12, blank=True, help_text="First characters of the URL token.")
+    body = models.TextField(blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    forwarded_for = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RECEIVED)
+    detail = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        verbose_name_plural = "callback deliveries"
+
+    def __str__(self):
+        return f"Delivery {self.pk} ({self.outcome})"

@@ -1,0 +1,79 @@
+"""Daraja result codes → our statuses and reasons an owner or cashier understands.
+
+Branch on codes, never on ResultDesc text (it carries prefixes and typos) — except for
+``500.001.1001``, where Safaricom puts several different errors behind one code and the message is
+the only thing that tells them apart (REFERENCE.md 3.5).
+"""
+
+SUCCESS = "0"
+CANCELLED_CODES = {"1032", "1031"}
+EXPIRED_CODES = {"1037", "1036", "1019"}
+# Our own codes for outcomes Daraja did not name.
+EXPIRED_BY_US = "expired"
+INVALID_REQUEST = "invalid_request"
+
+_REASONS = {
+    "0": "Paid.",
+    "1": "The customer's M-Pesa balance was not enough for this payment.",
+    "2": "The amount is below the M-Pesa minimum.",
+    "3": "The amount is above the M-Pesa maximum for one transaction.",
+    "4": "The customer has reached their daily M-Pesa limit.",
+    "8": "The receiving account would exceed its maximum balance.",
+    "17": "M-Pesa blocked a repeat of the same amount to this customer within 2 minutes. Wait, then try again.",
+    "26": "M-Pesa is busy right now. Try again in a few minutes.",
+    "1001": "The customer already has an M-Pesa session open. Try again in a minute.",
+    "1019": "The M-Pesa prompt expired before the customer answered it.",
+    "1025": "M-Pesa could not send the prompt (the account reference or description may be too long).",
+    "9999": "M-Pesa could not send the prompt. Try again later.",
+    "1031": "The customer cancelled the M-Pesa prompt.",
+    "1032": "The customer cancelled the M-Pesa prompt.",
+    "1036": "The M-Pesa prompt could not reach the customer's phone in time.",
+    "1037": "The customer did not answer the M-Pesa prompt in time (phone off or prompt ignored).",
+    "2001": "The customer entered a wrong M-Pesa PIN.",
+    "2028": "The till number or store number does not match what Safaricom has.",
+    "SFC_IC0003": "The till number or store number does not match what Safaricom has.",
+    "8006": "The customer's M-Pesa PIN is locked; they should call Safaricom on 100.",
+    EXPIRED_BY_US: "The prompt expired without an answer from M-Pesa or the customer.",
+    "oauth_failed": "Safaricom refused the Daraja consumer key and secret.",
+    "400.002.02": "Safaricom refused the request as invalid.",
+    "500.003.02": "Safaricom is limiting requests right now. Try again shortly.",
+    "500.003.03": "The Daraja request quota is used up. Try again later.",
+    "500.003.1001": "Safaricom had an internal error. Try again later.",
+}
+
+
+def status_for(result_code: str) -> str:
+    """The StkPush status a final result code leads to."""
+    if result_code == SUCCESS:
+        return "succeeded"
+    if result_code in CANCELLED_CODES:
+        return "cancelled"
+    if result_code in EXPIRED_CODES or result_code == EXPIRED_BY_US:
+        return "expired"
+    return "failed"
+
+
+def reason_for(result_code: str, result_desc: str = "") -> str:
+    """Plain words for a result or error code. Never includes secrets: only Daraja's own text."""
+    code = str(result_code or "")
+    desc = str(result_desc or "")
+    if code == "500.001.1001":
+        lowered = desc.lower()
+        if "wrong credentials" in lowered:
+            return "The passkey does not match this shortcode."
+        if "merchant does not exist" in lowered:
+            return "Safaricom does not know this shortcode (it may not be live yet)."
+        if "lock subscriber" in lowered:
+            return "The customer already has an M-Pesa prompt open. Try again in a minute."
+        return f"Safaricom refused the request: {desc}".strip()
+    if code == "400.002.02" and desc:
+        return f"Safaricom refused the request: {desc.replace('Bad Request - ', '')}."
+    if code == INVALID_REQUEST:
+        return f"The payment request was not valid: {desc}".strip()
+    if code in _REASONS:
+        return _REASONS[code]
+    return f"M-Pesa did not complete the payment (code {code})."
+
+
+def is_subscriber_locked(error_code: str, error_message: str) -> bool:
+    return error_code == "500.001.1001" and "lock subscriber" in (error_message or "").lower()

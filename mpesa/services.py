@@ -1,0 +1,459 @@
+"""The STK push life cycle: create → send → apply a result (callback or query) → reconcile.
+
+Every state change of a push goes through ``stk_push_apply_result``: it locks the row, moves the
+state machine, and calls the handler the owning app registered for the push's purpose, all in
+one transaction. Apps register with ``register_purpose`` in their ``AppConfig.ready()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from mpesa import outcomes
+from mpesa.daraja import (
+    NAIROBI,
+    Credentials,
+    DarajaClient,
+    DarajaInvalidRequest,
+    DarajaRejected,
+    DarajaUnavailable,
+    StkPushRequest,
+)
+from mpesa.models import StkPush
+from mpesa.phone import mask_phone
+from payme.errors import ApplicationError, Conflict, UpstreamError
+
+logger = logging.getLogger(__name__)
+
+Status = StkPush.Status
+
+
+# --- Registry (explicit, not signals) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurposeHooks:
+    """``on_change(push, previous_status)`` runs inside the transaction that moved the push.
+    ``credentials_for(push)`` returns (Credentials, passkey) for an STK query of that push."""
+
+    on_change: Callable[[StkPush, str], None]
+    credentials_for: Callable[[StkPush], tuple[Credentials, str]]
+
+
+_registry: dict[str, PurposeHooks] = {}
+
+
+def register_purpose(purpose: str, *, on_change, credentials_for) -> None:
+    _registry[purpose] = PurposeHooks(on_change=on_change, credentials_for=credentials_for)
+
+
+def hooks_for(purpose: str) -> PurposeHooks:
+    try:
+        return _registry[purpose]
+    except KeyError:
+        raise RuntimeError(f"No app registered STK purpose {purpose!r}") from None
+
+
+# --- Errors the APIs render -------------------------------------------------------------------
+
+
+class PromptInProgress(Conflict):
+    code = "prompt_in_progress"
+    default_message = "This phone already has an M-Pesa prompt waiting. Ask the customer to answer it, or try again in a minute."
+
+
+class DarajaRejectedError(UpstreamError):
+    code = "daraja_rejected"
+    status_code = 502
+
+
+class SubscriberBusy(Conflict):
+    code = "subscriber_busy"
+    default_message = "M-Pesa says this customer already has a prompt open. Try again in a minute."
+
+
+class DarajaUnavailableError(UpstreamError):
+    code = "daraja_unavailable"
+    status_code = 503
+    default_message = (
+        "M-Pesa did not answer in time. The prompt may still reach the customer; "
+        "ask them to check their phone before trying again. The payment will be resolved automatically."
+    )
+
+
+class PaymentRequestInvalid(ApplicationError):
+    code = "payment_request_invalid"
+    status_code = 400
+
+
+# --- Result type ------------------------------------------------------------------------------
+
+
+@dataclass
+class PushResult:
+    """A final (or pending) answer about one push, from a callback or a query."""
+
+    result_code: str
+    result_desc: str = ""
+    checkout_request_id: str | None = None
+    merchant_request_id: str | None = None
+    receipt: str | None = None
+    amount: Decimal | None = None
+    phone: str | None = None
+    transaction_date: datetime | None = None
+    raw: dict | None = field(default=None, repr=False)
+
+    @property
+    def is_success(self) -> bool:
+        return self.result_code == outcomes.SUCCESS
+
+
+class ApplyOutcome:
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    REVIEW = "review"
+    IGNORED = "ignored"
+
+
+# --- Create and send --------------------------------------------------------------------------
+
+
+def new_callback_token() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits
+
+
+def callback_url_for(push: StkPush) -> str:
+    return f"{settings.MPESA_CALLBACK_URL.rstrip('/')}/{push.callback_token}/"
+
+
+def stk_push_assert_no_live_prompt(*, phone: str) -> None:
+    """Daraja locks a subscriber while a prompt is live; refuse a second one early and clearly."""
+    since = timezone.now() - timedelta(seconds=settings.MPESA_PROMPT_LOCK_SECONDS)
+    if StkPush.objects.filter(phone=phone, status__in=StkPush.OPEN_STATUSES, created_at__gte=since).exists():
+        raise PromptInProgress()
+
+
+def stk_push_create(
+    *,
+    business,
+    purpose: str,
+    shortcode: str,
+    party_b: str,
+    transaction_type: str,
+    amount: int,
+    phone: str,
+    account_reference: str,
+    description: str,
+) -> StkPush:
+    """Record a push before Daraja is called. Call it inside the domain's transaction.
+
+    Raises PromptInProgress when the phone has a live prompt younger than the lock window.
+    """
+    stk_push_assert_no_live_prompt(phone=phone)
+    return StkPush.objects.create(
+        business=business,
+        purpose=purpose,
+        environment=settings.MPESA_ENV,
+        shortcode=shortcode,
+        party_b=party_b,
+        transaction_type=transaction_type,
+        amount=amount,
+        phone=phone,
+        account_reference=account_reference,
+        description=description,
+        callback_token=new_callback_token(),
+    )
+
+
+def _in_real_transaction() -> bool:
+    # Test cases wrap each test in atomic blocks marked _from_testcase; those are not ours.
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+def stk_push_send(*, push: StkPush, credentials: Credentials, passkey: str) -> StkPush:
+    """Send a recorded push to Daraja, exactly once. Never inside a DB transaction.
+
+    Returns the push (pending). Raises, after recording the outcome:
+    PaymentRequestInvalid (400), SubscriberBusy (409), DarajaRejectedError (502) — the push failed
+    and its handler ran; DarajaUnavailableError (503) — the push is ``unknown`` and will be
+    resolved by its callback token or by reconciliation.
+    """
+    if _in_real_transaction():
+        raise RuntimeError("stk_push_send must not run inside a database transaction")
+    request = StkPushRequest(
+        shortcode=push.shortcode,
+        passkey=passkey,
+        transaction_type=push.transaction_type,
+        party_b=push.party_b,
+        amount=push.amount,
+        phone=push.phone,
+        callback_url=callback_url_for(push),
+        account_reference=push.account_reference,
+        description=push.description,
+    )
+    raw_request = {
+        "BusinessShortCode": push.shortcode,
+        "TransactionType": push.transaction_type,
+        "Amount": push.amount,
+        "PartyA": push.phone,
+        "PartyB": push.party_b,
+        "PhoneNumber": push.phone,
+        "AccountReference": push.account_reference,
+        "TransactionDesc": push.description,
+    }
+    StkPush.objects.filter(pk=push.pk).update(raw_request=raw_request, sent_at=timezone.now())
+    client = DarajaClient(credentials=credentials, environment=push.environment)
+    try:
+        accepted = client.stk_push(request)
+    except DarajaInvalidRequest as exc:
+        stk_push_apply_result(push_id=push.pk, result=PushResult(outcomes.INVALID_REQUEST, f"{exc.field} {exc.message}"))
+        raise PaymentRequestInvalid(
+            outcomes.reason_for(outcomes.INVALID_REQUEST, f"{exc.field} {exc.message}"),
+            fields={exc.field: [exc.message]},
+        ) from None
+    except DarajaRejected as exc:
+        stk_push_apply_result(
+            push_id=push.pk,
+            result=PushResult(exc.error_code, exc.error_message[:255], raw=exc.raw if isinstance(exc.raw, dict) else None),
+        )
+        if outcomes.is_subscriber_locked(exc.error_code, exc.error_message):
+            raise SubscriberBusy() from None
+        raise DarajaRejectedError(
+            outcomes.reason_for(exc.error_code, exc.error_message), extra={"daraja_error_code": exc.error_code}
+        ) from None
+    except DarajaUnavailable as exc:
+        StkPush.objects.filter(pk=push.pk, status=Status.CREATED).update(status=Status.UNKNOWN, result_desc=exc.reason[:255])
+        logger.warning("STK push %s: Daraja unavailable (%s)", push.public_id, exc.reason)
+        raise DarajaUnavailableError() from None
+
+    with transaction.atomic():
+        locked = StkPush.objects.select_for_update().get(pk=push.pk)
+        locked.checkout_request_id = locked.checkout_request_id or accepted.checkout_request_id
+        locked.merchant_request_id = locked.merchant_request_id or accepted.merchant_request_id
+        locked.customer_message = accepted.customer_message[:255]
+        locked.raw_response = accepted.raw
+        if locked.status == Status.CREATED:
+            locked.status = Status.PENDING
+        locked.save(
+            update_fields=["checkout_request_id", "merchant_request_id", "customer_message", "raw_response", "status", "updated_at"]
+        )
+    logger.info("STK push %s sent purpose=%s phone=%s", push.public_id, push.purpose, mask_phone(push.phone))
+    return locked
+
+
+# --- Apply a result ---------------------------------------------------------------------------
+
+
+def _mismatch(push: StkPush, result: PushResult) -> str | None:
+    if result.amount is None or result.amount != Decimal(push.amount):
+        return f"Amount paid ({result.amount}) differs from the amount requested ({push.amount})."
+    if result.phone is None or str(result.phone) != push.phone:
+        return "The paying phone differs from the phone that was prompted."
+    return None
+
+
+def stk_push_apply_result(*, push_id: int, result: PushResult, verify_details: bool = False) -> str:
+    """Move a push to the state ``result`` implies, idempotently. Locks the push row.
+
+    - A success after a failure, cancellation or expiry still wins (the money arrived).
+    - A duplicate changes nothing. A failure never downgrades a success.
+    - With ``verify_details`` (callbacks), a success whose amount or phone differs from the
+      request goes to ``needs_review`` and credits nothing. A receipt already used by another
+      push also goes to review.
+    Returns an ApplyOutcome value.
+    """
+    with transaction.atomic():
+        push = StkPush.objects.select_for_update().get(pk=push_id)
+        previous = push.status
+        now = timezone.now()
+        if result.checkout_request_id and not push.checkout_request_id:
+            push.checkout_request_id = result.checkout_request_id
+        if result.merchant_request_id and not push.merchant_request_id:
+            push.merchant_request_id = result.merchant_request_id
+
+        if result.is_success:
+            if previous == Status.NEEDS_REVIEW:
+                return ApplyOutcome.IGNORED
+            if verify_details:
+                problem = _mismatch(push, result)
+                if problem:
+                    if previous == Status.SUCCEEDED:
+                        logger.warning("Push %s: mismatching duplicate success ignored", push.public_id)
+                        return ApplyOutcome.IGNORED
+                    return _to_review(push, previous, result, problem, now)
+            if previous == Status.SUCCEEDED:
+                if result.receipt and not push.mpesa_receipt and not _receipt_taken(push, result.receipt):
+                    # A query settled it first; the callback brings the receipt.
+                    push.mpesa_receipt = result.receipt
+                    push.transaction_date = result.transaction_date or push.transaction_date
+                    push.raw_callback = result.raw or push.raw_callback
+                    push.save()
+                return ApplyOutcome.DUPLICATE
+            if result.receipt and _receipt_taken(push, result.receipt):
+                return _to_review(push, previous, result, "This M-Pesa receipt was already applied to another payment.", now)
+            push.status = Status.SUCCEEDED
+            push.mpesa_receipt = result.receipt or None
+            push.transaction_date = result.transaction_date
+            push.paid_amount = result.amount
+            push.paid_phone = result.phone or ""
+        else:
+            new_status = outcomes.status_for(result.result_code)
+            if previous not in StkPush.OPEN_STATUSES:
+                return ApplyOutcome.DUPLICATE if previous == new_status else ApplyOutcome.IGNORED
+            push.status = new_status
+
+        push.result_code = result.result_code[:32]
+        push.result_desc = (result.result_desc or "")[:255]
+        if result.raw is not None:
+            push.raw_callback = result.raw
+        push.completed_at = now
+        push.save()
+        hooks_for(push.purpose).on_change(push, previous)
+    logger.info("Push %s: %s -> %s (code %s)", push.public_id, previous, push.status, push.result_code)
+    return ApplyOutcome.APPLIED
+
+
+def _receipt_taken(push: StkPush, receipt: str) -> bool:
+    return StkPush.objects.filter(mpesa_receipt=receipt).exclude(pk=push.pk).exists()
+
+
+def _to_review(push, previous, result, reason, now) -> str:
+    push.status = Status.NEEDS_REVIEW
+    push.review_reason = reason[:255]
+    push.result_code = result.result_code[:32]
+    push.result_desc = (result.result_desc or "")[:255]
+    push.paid_amount = result.amount
+    push.paid_phone = result.phone or ""
+    push.raw_callback = result.raw
+    push.completed_at = now
+    push.save()
+    hooks_for(push.purpose).on_change(push, previous)
+    logger.warning("Push %s sent to review: %s", push.public_id, reason)
+    return ApplyOutcome.REVIEW
+
+
+def stk_push_mark_review(*, push_id: int, reason: str) -> str:
+    """A contradicting confirmation: park the push for a human. Never downgrades a success."""
+    with transaction.atomic():
+        push = StkPush.objects.select_for_update().get(pk=push_id)
+        if push.status not in StkPush.OPEN_STATUSES:
+            return ApplyOutcome.IGNORED
+        return _to_review(push, push.status, PushResult("review", reason), reason, timezone.now())
+
+
+# --- Query and reconciliation -----------------------------------------------------------------
+
+
+def stk_push_query(*, push: StkPush):
+    """Ask Daraja about a push (outside any transaction). Returns StkQueryResult or raises
+    DarajaRejected / DarajaUnavailable."""
+    credentials, passkey = hooks_for(push.purpose).credentials_for(push)
+    client = DarajaClient(credentials=credentials, environment=push.environment)
+    return client.stk_query(shortcode=push.shortcode, passkey=passkey, checkout_request_id=push.checkout_request_id)
+
+
+def _claim_for_query(push: StkPush, now) -> bool:
+    """Conditional update so concurrent reconcilers never query the same push at once."""
+    return bool(
+        StkPush.objects.filter(pk=push.pk, last_queried_at=push.last_queried_at).update(last_queried_at=now)
+        if push.last_queried_at
+        else StkPush.objects.filter(pk=push.pk, last_queried_at__isnull=True).update(last_queried_at=now)
+    )
+
+
+def stk_push_reconcile(*, older_than_seconds: int | None = None, expire_after_seconds: int | None = None, limit: int = 500) -> dict:
+    """Resolve pushes still open after ``older_than_seconds`` with an STK query, through the same
+    apply function; expire those older than ``expire_after_seconds``. Safe to run concurrently.
+    Returns counts of what it did."""
+    older_than = settings.MPESA_RECONCILE_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    expire_after = settings.MPESA_PENDING_EXPIRY_SECONDS if expire_after_seconds is None else expire_after_seconds
+    now = timezone.now()
+    counts = {"checked": 0, "resolved": 0, "still_pending": 0, "expired": 0, "errors": 0, "skipped": 0}
+    candidates = list(
+        StkPush.objects.filter(status__in=StkPush.OPEN_STATUSES, created_at__lte=now - timedelta(seconds=older_than))
+        .order_by("created_at")[:limit]
+    )
+    for push in candidates:
+        if not _claim_for_query(push, now):
+            counts["skipped"] += 1
+            continue
+        counts["checked"] += 1
+        age = (now - push.created_at).total_seconds()
+        if push.checkout_request_id:
+            try:
+                answer = stk_push_query(push=push)
+            except (DarajaRejected, DarajaUnavailable) as exc:
+                counts["errors"] += 1
+                logger.warning("Reconcile %s: query failed (%s)", push.public_id, exc)
+            else:
+                if not answer.pending:
+                    outcome = _apply_query_answer(push, answer)
+                    if outcome != ApplyOutcome.IGNORED:
+                        counts["resolved"] += 1
+                    continue
+        if age >= expire_after:
+            outcome = stk_push_apply_result(
+                push_id=push.pk,
+                result=PushResult(outcomes.EXPIRED_BY_US, "No final answer within the expiry window"),
+            )
+            if outcome == ApplyOutcome.APPLIED:
+                counts["expired"] += 1
+        else:
+            counts["still_pending"] += 1
+    return counts
+
+
+def _apply_query_answer(push: StkPush, answer) -> str:
+    """A query only says the code. On success, prefer a stored callback (it has the receipt)."""
+    if answer.result_code == outcomes.SUCCESS:
+        stored = _stored_success_callback(push)
+        if stored is not None:
+            return stk_push_apply_result(push_id=push.pk, result=stored, verify_details=True)
+    return stk_push_apply_result(
+        push_id=push.pk, result=PushResult(answer.result_code, answer.result_desc, raw=None)
+    )
+
+
+def _stored_success_callback(push: StkPush) -> PushResult | None:
+    import json
+
+    from mpesa.callbacks import MalformedCallback, parse_callback
+
+    for delivery in push.deliveries.filter(outcome="left_pending").order_by("-received_at")[:3]:
+        try:
+            result = parse_callback(json.loads(delivery.body))
+        except (MalformedCallback, ValueError):
+            continue
+        if result.is_success:
+            return result
+    return None
+
+
+def parse_transaction_date(value) -> datetime | None:
+    """Daraja sends 20191219102115 (a number, EAT). Returns an aware datetime or None."""
+    text = str(value) if value is not None else ""
+    if len(text) != 14 or not text.isdigit():
+        return None
+    try:
+        return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=NAIROBI)
+    except ValueError:
+        return None
+
+
+def to_decimal(value) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() else None

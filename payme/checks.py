@@ -1,0 +1,69 @@
+"""Start-up checks: missing production secrets stop the server with a clear message."""
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+
+@register()
+def encryption_keys_check(app_configs, **kwargs):
+    from payme.encryption import configured_keys, fernet
+
+    if not settings.FIELD_ENCRYPTION_KEYS:
+        if settings.DEBUG:
+            return [
+                Warning(
+                    "FIELD_ENCRYPTION_KEYS is not set; secrets are encrypted with a development key "
+                    "derived from SECRET_KEY.",
+                    hint="Set FIELD_ENCRYPTION_KEYS before storing real passkeys.",
+                    id="payme.W001",
+                )
+            ]
+        return [
+            Error(
+                "FIELD_ENCRYPTION_KEYS is not set; passkeys cannot be stored or read.",
+                hint="Generate one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'",
+                id="payme.E001",
+            )
+        ]
+    try:
+        configured_keys()
+        fernet()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="payme.E002")]
+    return []
+
+
+@register()
+def mpesa_settings_check(app_configs, **kwargs):
+    errors = []
+    if settings.MPESA_ENV == "simulator":
+        if not settings.DEBUG:
+            errors.append(
+                Warning(
+                    "MPESA_ENV=simulator with DEBUG off: no real money can move.",
+                    hint="Use MPESA_ENV=production (or sandbox) in production.",
+                    id="payme.W002",
+                )
+            )
+        return errors
+    for name in ("MPESA_CONSUMER_KEY", "MPESA_CONSUMER_SECRET", "MPESA_PASSKEY_WALLET", "MPESA_CALLBACK_URL"):
+        if not getattr(settings, name):
+            errors.append(
+                Error(f"{name} is not set (MPESA_ENV={settings.MPESA_ENV}).", id="payme.E010")
+            )
+    url = settings.MPESA_CALLBACK_URL
+    if settings.MPESA_ENV == "production" and url and not url.startswith("https://"):
+        errors.append(Error("MPESA_CALLBACK_URL must use https in production.", id="payme.E011"))
+    from mpesa.rules import forbidden_callback_words
+
+    bad = forbidden_callback_words(url or "")
+    if bad:
+        errors.append(
+            Error(
+                f"MPESA_CALLBACK_URL contains words Safaricom forbids in callback URLs: {', '.join(bad)}.",
+                id="payme.E012",
+            )
+        )
+    return errors

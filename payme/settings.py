@@ -1,0 +1,258 @@
+"""PayMe settings: every value comes from the environment (or an optional .env file).
+
+Production secrets have no defaults. A missing one stops start-up with a clear message,
+either here (SECRET_KEY) or through the system checks in ``payme.checks``.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+if DEBUG:
+    SECRET_KEY = env("SECRET_KEY", default="dev-insecure-secret-key-change-me-0123456789abcdef")
+else:
+    try:
+        SECRET_KEY = env("SECRET_KEY")
+    except ImproperlyConfigured:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off it has no default: set SECRET_KEY in the "
+            "environment (or .env) to a long random string, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        ) from None
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "payme",
+    "accounts",
+    "mpesa",
+    "payment_configs",
+    "wallet",
+    "sales",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "payme.urls"
+WSGI_APPLICATION = "payme.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite by default (zero set-up); PostgreSQL through DATABASE_URL. Persistent connections with
+# health checks: opening a new PostgreSQL connection per request costs 5-6x throughput.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    # Wait for the write lock instead of failing at once when two threads write together.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ----------------------------------------------------------------------------------
+# Local memory by default; Redis (CACHE_URL=redis://127.0.0.1:6379/0) whenever more than one
+# process serves the app: the Daraja token and its refresh lock must be shared by all workers.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://payme")}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = env.list(
+    "PASSWORD_HASHERS",
+    default=[
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    ],
+)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "Africa/Nairobi"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Security (production) ------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# check --deploy warns (security.W021) when HSTS preload is off. Preloading is a one-way decision
+# for the whole domain, so it is an operator's choice (SECURE_HSTS_PRELOAD=1), not a default.
+# auth.W004 (USERNAME_FIELD not unique): email IS unique, case-insensitively, through the
+# functional constraint user_email_ci_unique on Lower(email), which that check cannot see.
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=["security.W021", "auth.W004"])
+
+# Callback bodies are tiny; anything bigger is refused before it is parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+
+# --- REST framework and JWT -----------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "payme.pagination.DefaultPagination",
+    "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "payme.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+JWT_ACCESS_MINUTES = env.int("JWT_ACCESS_MINUTES", default=15)
+if not 1 <= JWT_ACCESS_MINUTES <= 15:
+    raise ImproperlyConfigured("JWT_ACCESS_MINUTES must be between 1 and 15.")
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=JWT_ACCESS_MINUTES),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=14)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+
+AUTH_THROTTLE_RATE = env("AUTH_THROTTLE_RATE", default="20/min")
+PAYMENT_THROTTLE_RATE = env("PAYMENT_THROTTLE_RATE", default="120/min")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PayMe API",
+    "DESCRIPTION": "M-Pesa payments for Kenyan businesses: Till/Paybill configs, wallet tokens, sales.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# --- Encryption at rest ---------------------------------------------------------------------
+# Comma list of Fernet keys: the first encrypts, every one decrypts (rotation). Checked at
+# start-up by payme.checks; in DEBUG a development key is derived from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# --- M-Pesa / Daraja ------------------------------------------------------------------------
+MPESA_ENV = env("MPESA_ENV", default="simulator" if DEBUG else "production")
+if MPESA_ENV not in {"simulator", "sandbox", "production"}:
+    raise ImproperlyConfigured("MPESA_ENV must be one of simulator, sandbox, production.")
+MPESA_CALLBACK_URL = env("MPESA_CALLBACK_URL", default="http://127.0.0.1:8000/api/daraja/callback")
+_MPESA_DEFAULT_BASE = {
+    "sandbox": "https://sandbox.safaricom.co.ke",
+    "production": "https://api.safaricom.co.ke",
+}
+if MPESA_ENV == "simulator":
+    _origin = urlsplit(MPESA_CALLBACK_URL)
+    _MPESA_DEFAULT_BASE["simulator"] = f"{_origin.scheme}://{_origin.netloc}/simulator/daraja"
+MPESA_BASE_URL = env("MPESA_BASE_URL", default="") or _MPESA_DEFAULT_BASE[MPESA_ENV]
+MPESA_CONSUMER_KEY = env("MPESA_CONSUMER_KEY", default="simulator-key" if MPESA_ENV == "simulator" else "")
+MPESA_CONSUMER_SECRET = env(
+    "MPESA_CONSUMER_SECRET", default="simulator-secret" if MPESA_ENV == "simulator" else ""
+)
+MPESA_PASSKEY_WALLET = env(
+    "MPESA_PASSKEY_WALLET",
+    default="simulator-wallet-passkey-650880" if MPESA_ENV == "simulator" else "",
+)
+MPESA_CALLBACK_ALLOWED_IPS = env.list("MPESA_CALLBACK_ALLOWED_IPS", default=[])
+MPESA_CALLBACK_TRUSTED_PROXIES = env.int("MPESA_CALLBACK_TRUSTED_PROXIES", default=0)
+MPESA_CONFIRM_CALLBACKS = env.bool("MPESA_CONFIRM_CALLBACKS", default=False)
+MPESA_CONNECT_TIMEOUT = env.float("MPESA_CONNECT_TIMEOUT", default=5.0)
+MPESA_READ_TIMEOUT = env.float("MPESA_READ_TIMEOUT", default=20.0)
+MPESA_MAX_AMOUNT = env.int("MPESA_MAX_AMOUNT", default=250_000)
+# How long a prompt may stay pending before reconciliation gives up on it (it expires).
+MPESA_PENDING_EXPIRY_SECONDS = env.int("MPESA_PENDING_EXPIRY_SECONDS", default=180)
+# Reconciliation leaves younger pushes alone: the callback usually arrives within seconds.
+MPESA_RECONCILE_AFTER_SECONDS = env.int("MPESA_RECONCILE_AFTER_SECONDS", default=45)
+# Daraja locks a subscriber while a prompt is live; we refuse a second prompt to the same
+# phone for this long instead of provoking "Unable to lock subscriber".
+MPESA_PROMPT_LOCK_SECONDS = env.int("MPESA_PROMPT_LOCK_SECONDS", default=90)
+MPESA_CALLBACK_MAX_BYTES = env.int("MPESA_CALLBACK_MAX_BYTES", default=64 * 1024)
+
+SIMULATOR_CALLBACK_DELAY = env.float("SIMULATOR_CALLBACK_DELAY", default=2.0)
+SIMULATOR_LATE_CALLBACK_DELAY = env.float("SIMULATOR_LATE_CALLBACK_DELAY", default=240.0)
+
+# --- Wallet and sales -----------------------------------------------------------------------
+# The platform paybill and account are constants of the wallet (wallet/constants.py); these
+# overrides exist only for sandbox testing against Safaricom's 174379.
+WALLET_PAYBILL_OVERRIDE = env("WALLET_PAYBILL_OVERRIDE", default="")
+WALLET_ACCOUNT_REFERENCE_OVERRIDE = env("WALLET_ACCOUNT_REFERENCE_OVERRIDE", default="")
+WALLET_TOKENS_PER_KES = env.int("WALLET_TOKENS_PER_KES", default=1)
+SALES_TOKEN_FEE = env.int("SALES_TOKEN_FEE", default=0)
+SALES_REQUIRE_VERIFIED_CONFIG = env.bool("SALES_REQUIRE_VERIFIED_CONFIG", default=False)
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}
+
+# Benchmarks mount a no-op view (the physical limit of this stack) when this is on.
+BENCH_NOOP_VIEW = env.bool("BENCH_NOOP_VIEW", default=False)

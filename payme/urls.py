@@ -1,0 +1,38 @@
+from django.conf import settings
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from payme.errors import error_body
+from payme.views import healthz, noop
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/", include("accounts.urls")),
+    path("api/", include("payment_configs.urls")),
+    path("api/", include("wallet.urls")),
+    path("api/", include("sales.urls")),
+    path("api/", include("mpesa.urls")),
+]
+
+if settings.MPESA_ENV == "simulator":
+    urlpatterns.append(path("simulator/daraja/", include("mpesa.simulator.urls")))
+
+if getattr(settings, "BENCH_NOOP_VIEW", False):
+    urlpatterns.append(path("bench/noop", noop))
+
+
+def not_found(request, exception=None):
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def server_error(request):
+    return JsonResponse(error_body("internal_error", "Something went wrong on our side. It has been logged."), status=500)
+
+
+handler404 = not_found
+handler500 = server_error

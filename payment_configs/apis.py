@@ -1,0 +1,121 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsBusinessOwner
+from accounts.throttles import PaymentRateThrottle
+from payme.errors import NotFound
+from payme.idempotency import run_idempotent
+from payme.openapi import error_responses
+from payment_configs import serializers as s
+from payment_configs.selectors import active_config_for
+from payment_configs.services import (
+    payment_config_deactivate,
+    payment_config_setup,
+    payment_config_update,
+    payment_config_verify,
+)
+
+
+def _missing():
+    return NotFound(
+        "This business has no active payment config.",
+        code="payment_config_missing",
+        extra={"setup_url": "/api/payment-config/setup"},
+    )
+
+
+class PaymentConfigSetupApi(APIView):
+    permission_classes = [IsBusinessOwner]
+
+    @extend_schema(
+        request=s.PaymentConfigInput,
+        responses={201: s.PaymentConfigOut, **error_responses(400, 401, 403)},
+        summary="Set up (or replace) the business's Till or Paybill",
+        description="Replacing deactivates the previous config (kept for history). Secrets are write-only.",
+        tags=["payment-config"],
+    )
+    def post(self, request):
+        data = s.PaymentConfigInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        config = payment_config_setup(business=request.tenant.business, **data.validated_data)
+        return Response(s.PaymentConfigOut(config).data, status=status.HTTP_201_CREATED)
+
+
+class PaymentConfigApi(APIView):
+    permission_classes = [IsBusinessOwner]
+
+    @extend_schema(
+        responses={200: s.PaymentConfigOut, **error_responses(401, 403, 404)},
+        summary="The active config",
+        description="404 `payment_config_missing` (with `setup_url`) when none is set up.",
+        tags=["payment-config"],
+    )
+    def get(self, request):
+        config = active_config_for(business=request.tenant.business)
+        if config is None:
+            raise _missing()
+        return Response(s.PaymentConfigOut(config).data)
+
+    @extend_schema(
+        request=s.PaymentConfigInput(partial=True),
+        responses={200: s.PaymentConfigOut, **error_responses(400, 401, 403, 404)},
+        summary="Change the active config",
+        description="A blank or absent passkey keeps the stored one. Changing numbers or secrets resets verification.",
+        tags=["payment-config"],
+    )
+    def patch(self, request):
+        config = active_config_for(business=request.tenant.business)
+        if config is None:
+            raise _missing()
+        data = s.PaymentConfigPatch(data=request.data, current=config)
+        data.is_valid(raise_exception=True)
+        config = payment_config_update(business=request.tenant.business, changes=data.validated_data)
+        return Response(s.PaymentConfigOut(config).data)
+
+    @extend_schema(
+        responses={204: None, **error_responses(401, 403, 404)},
+        summary="Deactivate the config (kept for history)",
+        tags=["payment-config"],
+    )
+    def delete(self, request):
+        payment_config_deactivate(business=request.tenant.business)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PaymentConfigVerifyApi(APIView):
+    permission_classes = [IsBusinessOwner]
+    throttle_classes = [PaymentRateThrottle]
+
+    @extend_schema(
+        request=s.VerifyInput,
+        responses={202: s.VerifyOut, **error_responses(400, 401, 403, 404, 409, 502, 503)},
+        summary="Verify the config with a KES 1 STK push",
+        description=(
+            "Sends KES 1 through the business's own config to the owner's phone (or `phone`). "
+            "Follow `GET /api/payment-config`: `verification_status` becomes `verified` or `failed` "
+            "with `verification_message` in plain words. Accepts an `Idempotency-Key` header. "
+            "Errors: `payment_config_missing`, `prompt_in_progress`, `subscriber_busy`, "
+            "`daraja_rejected`, `daraja_unavailable`."
+        ),
+        tags=["payment-config"],
+    )
+    def post(self, request):
+        business = request.tenant.business
+
+        def handle():
+            data = s.VerifyInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            phone = data.validated_data.get("phone") or business.phone
+            config, push = payment_config_verify(business=business, phone=phone)
+            body = {
+                "status": "pending",
+                "phone": push.phone,
+                "amount": push.amount,
+                "customer_message": push.customer_message,
+                "config": s.PaymentConfigOut(config).data,
+            }
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+
+        return run_idempotent(request, business=business, scope="payment_config_verify", handler=handle)

@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class PaymentConfigsConfig(AppConfig):
+    name = "payment_configs"
+    verbose_name = "Payment configs"
+
+    def ready(self):
+        from mpesa.models import StkPush
+        from mpesa.services import register_purpose
+        from payment_configs.services import on_verification_push_change, verification_credentials_for_push
+
+        register_purpose(
+            StkPush.Purpose.CONFIG_VERIFICATION,
+            on_change=on_verification_push_change,
+            credentials_for=verification_credentials_for_push,
+        )

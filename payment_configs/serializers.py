@@ -1,0 +1,101 @@
+from rest_framework import serializers
+
+from accounts.serializers import PhoneField
+from payment_configs.models import PaymentConfig
+
+DIGITS_MESSAGE = "Must be 5 to 7 digits."
+REFERENCE_MESSAGE = "Must be 1 to 12 letters and digits."
+
+
+def _shortcode_field(**kwargs):
+    return serializers.RegexField(r"^\d{5,7}$", max_length=7, error_messages={"invalid": DIGITS_MESSAGE}, **kwargs)
+
+
+class PaymentConfigInput(serializers.Serializer):
+    method = serializers.ChoiceField(choices=PaymentConfig.Method.choices)
+    shortcode = _shortcode_field(help_text="Paybill number, or the till's store number (used for the Password).")
+    till_number = _shortcode_field(required=False, allow_blank=True, help_text="Required for a till; omit for a paybill.")
+    passkey = serializers.CharField(max_length=255, write_only=True, trim_whitespace=True)
+    account_reference = serializers.RegexField(
+        r"^[A-Za-z0-9]{1,12}$", max_length=12, error_messages={"invalid": REFERENCE_MESSAGE}
+    )
+    account_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    consumer_key = serializers.CharField(max_length=255, required=False, allow_blank=True, write_only=True)
+    consumer_secret = serializers.CharField(max_length=255, required=False, allow_blank=True, write_only=True)
+
+    def validate(self, attrs):
+        return validate_method_rules(attrs)
+
+
+class PaymentConfigPatch(PaymentConfigInput):
+    """Every field optional; a blank passkey or consumer secret keeps the stored value."""
+
+    def __init__(self, *args, current: PaymentConfig, **kwargs):
+        self.current = current
+        super().__init__(*args, partial=True, **kwargs)
+        self.fields["passkey"].allow_blank = True
+
+    def validate(self, attrs):
+        merged = {
+            "method": attrs.get("method", self.current.method),
+            "till_number": attrs.get("till_number", self.current.till_number),
+            "consumer_key": attrs.get("consumer_key") or ("set" if self.current.consumer_key else ""),
+            "consumer_secret": attrs.get("consumer_secret") or ("set" if self.current.consumer_secret else ""),
+        }
+        if "method" in attrs and attrs["method"] == PaymentConfig.Method.PAYBILL and "till_number" not in attrs:
+            merged["till_number"] = ""
+            attrs["till_number"] = ""
+        validate_method_rules(merged)
+        return attrs
+
+
+def validate_method_rules(attrs):
+    method = attrs.get("method")
+    till = attrs.get("till_number") or ""
+    if method == PaymentConfig.Method.TILL and not till:
+        raise serializers.ValidationError({"till_number": ["A till needs its till number (PartyB)."]})
+    if method == PaymentConfig.Method.PAYBILL and till:
+        raise serializers.ValidationError({"till_number": ["A paybill has no till number; leave it out."]})
+    if bool(attrs.get("consumer_key")) != bool(attrs.get("consumer_secret")):
+        missing = "consumer_secret" if attrs.get("consumer_key") else "consumer_key"
+        raise serializers.ValidationError({missing: ["Give both the consumer key and the consumer secret, or neither."]})
+    return attrs
+
+
+class PaymentConfigOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    method = serializers.ChoiceField(choices=PaymentConfig.Method.choices)
+    shortcode = serializers.CharField()
+    till_number = serializers.CharField(allow_null=True)
+    transaction_type = serializers.CharField()
+    account_reference = serializers.CharField()
+    account_name = serializers.CharField()
+    passkey_set = serializers.SerializerMethodField()
+    uses_own_daraja_app = serializers.BooleanField()
+    verified = serializers.BooleanField()
+    verified_at = serializers.DateTimeField(allow_null=True)
+    verification_status = serializers.ChoiceField(choices=PaymentConfig.Verification.choices)
+    verification_message = serializers.CharField()
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_passkey_set(self, obj) -> bool:
+        return bool(obj.passkey)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["till_number"] = data["till_number"] or None
+        return data
+
+
+class VerifyInput(serializers.Serializer):
+    phone = PhoneField(required=False, help_text="Defaults to the business owner's phone.")
+
+
+class VerifyOut(serializers.Serializer):
+    status = serializers.CharField()
+    phone = serializers.CharField()
+    amount = serializers.IntegerField()
+    customer_message = serializers.CharField()
+    config = PaymentConfigOut()

@@ -1,0 +1,157 @@
+from django.db import transaction
+from django.utils import timezone
+
+from mpesa import outcomes
+from mpesa.models import StkPush
+from mpesa.services import stk_push_create, stk_push_send
+from payme.errors import Conflict, NotFound
+from payment_configs.models import PaymentConfig
+from payment_configs.selectors import daraja_credentials_for
+
+SECRET_FIELDS = ("passkey", "consumer_key", "consumer_secret")
+# Changing any of these means the old verification no longer proves anything.
+IDENTITY_FIELDS = ("method", "shortcode", "till_number", "passkey", "consumer_key", "consumer_secret")
+
+
+class PaymentConfigMissing(Conflict):
+    code = "payment_config_missing"
+    default_message = "Set up your Till or Paybill first."
+
+    def __init__(self, message=None, **kwargs):
+        kwargs.setdefault("extra", {"setup_url": "/api/payment-config/setup"})
+        super().__init__(message, **kwargs)
+
+
+def _require_active(business, *, lock=False) -> PaymentConfig:
+    qs = PaymentConfig.objects.filter(business=business, is_active=True)
+    if lock:
+        qs = qs.select_for_update()
+    config = qs.first()
+    if config is None:
+        raise NotFound("This business has no active payment config.", code="payment_config_missing", extra={"setup_url": "/api/payment-config/setup"})
+    return config
+
+
+def payment_config_setup(
+    *,
+    business,
+    method: str,
+    shortcode: str,
+    passkey: str,
+    account_reference: str,
+    account_name: str = "",
+    till_number: str = "",
+    consumer_key: str = "",
+    consumer_secret: str = "",
+) -> PaymentConfig:
+    """Create the business's active config; the previous one is deactivated, never deleted."""
+    with transaction.atomic():
+        now = timezone.now()
+        PaymentConfig.objects.select_for_update().filter(business=business, is_active=True).update(
+            is_active=False, deactivated_at=now
+        )
+        config = PaymentConfig.objects.create(
+            business=business,
+            method=method,
+            shortcode=shortcode,
+            till_number=till_number if method == PaymentConfig.Method.TILL else "",
+            passkey=passkey,
+            consumer_key=consumer_key or "",
+            consumer_secret=consumer_secret or "",
+            account_reference=account_reference,
+            account_name=account_name or "",
+        )
+    return PaymentConfig.objects.get(pk=config.pk)
+
+
+def payment_config_update(*, business, changes: dict) -> PaymentConfig:
+    """Partial update. A blank secret keeps the stored one. Identity changes reset verification."""
+    with transaction.atomic():
+        config = _require_active(business, lock=True)
+        touched_identity = False
+        for name, value in changes.items():
+            if name in SECRET_FIELDS:
+                if not value:
+                    continue
+                setattr(config, name, value)
+                touched_identity = True
+                continue
+            if getattr(config, name) != value:
+                setattr(config, name, value)
+                touched_identity = touched_identity or name in IDENTITY_FIELDS
+        if config.method == PaymentConfig.Method.PAYBILL:
+            config.till_number = ""
+        if touched_identity:
+            config.verified = False
+            config.verified_at = None
+            config.verification_status = PaymentConfig.Verification.NOT_STARTED
+            config.verification_message = "Details changed; verify again."
+        config.save()
+    return PaymentConfig.objects.get(pk=config.pk)
+
+
+def payment_config_deactivate(*, business) -> None:
+    with transaction.atomic():
+        config = _require_active(business, lock=True)
+        config.is_active = False
+        config.deactivated_at = timezone.now()
+        config.save(update_fields=["is_active", "deactivated_at", "updated_at"])
+
+
+def payment_config_verify(*, business, phone: str) -> tuple[PaymentConfig, StkPush]:
+    """Send a KES 1 STK push through the business's own config to ``phone``.
+
+    The callback decides: success marks the config verified, failure records why. Raises the
+    mpesa send errors (502/503/409) after recording the outcome on the config.
+    """
+    with transaction.atomic():
+        config = _require_active(business, lock=True)
+        push = stk_push_create(
+            business=business,
+            purpose=StkPush.Purpose.CONFIG_VERIFICATION,
+            shortcode=config.shortcode,
+            party_b=config.party_b,
+            transaction_type=config.transaction_type,
+            amount=1,
+            phone=phone,
+            account_reference=config.account_reference,
+            description="Verify PayMe",
+        )
+        config.last_verification_push = push
+        config.verification_status = PaymentConfig.Verification.PENDING
+        config.verification_message = "A KES 1 prompt was sent; answer it to verify."
+        config.save(update_fields=["last_verification_push", "verification_status", "verification_message", "updated_at"])
+    credentials, passkey = daraja_credentials_for(config)
+    push = stk_push_send(push=push, credentials=credentials, passkey=passkey)
+    config.refresh_from_db()
+    return config, push
+
+
+def on_verification_push_change(push: StkPush, previous_status: str) -> None:
+    """Registered handler (runs inside the push's transaction)."""
+    config = PaymentConfig.objects.select_for_update().filter(last_verification_push=push).first()
+    if config is None:
+        return  # a newer verification replaced this one; its outcome no longer matters
+    if push.status == StkPush.Status.SUCCEEDED:
+        config.verified = True
+        config.verified_at = timezone.now()
+        config.verification_status = PaymentConfig.Verification.VERIFIED
+        receipt = f" (receipt {push.mpesa_receipt})" if push.mpesa_receipt else ""
+        config.verification_message = f"Verified: KES 1 was received{receipt}."
+    elif push.status == StkPush.Status.NEEDS_REVIEW:
+        config.verified = False
+        config.verification_status = PaymentConfig.Verification.FAILED
+        config.verification_message = f"The verification payment did not match: {push.review_reason}"
+    else:
+        config.verified = False
+        config.verified_at = None
+        config.verification_status = PaymentConfig.Verification.FAILED
+        config.verification_message = outcomes.reason_for(push.result_code, push.result_desc)
+    config.save(update_fields=["verified", "verified_at", "verification_status", "verification_message", "updated_at"])
+
+
+def verification_credentials_for_push(push: StkPush):
+    config = PaymentConfig.objects.filter(last_verification_push=push).first() or PaymentConfig.objects.filter(
+        business=push.business, shortcode=push.shortcode
+    ).order_by("-is_active", "-created_at").first()
+    return daraja_credentials_for(config)

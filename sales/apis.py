@@ -1,0 +1,148 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsBusinessMember, OwnerWritesMemberReads
+from accounts.throttles import PaymentRateThrottle
+from payme.errors import NotFound
+from payme.idempotency import run_idempotent
+from payme.openapi import error_responses
+from payme.pagination import DefaultPagination
+from sales import serializers as s
+from sales.selectors import product_get, products, sale_get, sales
+from sales.services import product_create, product_deactivate, product_update, sale_start
+from wallet.apis import IDEMPOTENCY_HEADER
+
+
+class ProductListApi(APIView):
+    permission_classes = [OwnerWritesMemberReads]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("search", str, description="Part of the name or SKU.")],
+        responses={200: s.ProductOut(many=True), **error_responses(400, 401, 403)},
+        summary="Products (owners and cashiers)",
+        tags=["products"],
+    )
+    def get(self, request):
+        query = s.ProductListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(
+            products(business=request.tenant.business, search=query.validated_data.get("search", "")), request, view=self
+        )
+        return paginator.get_paginated_response(s.ProductOut(page, many=True).data)
+
+    @extend_schema(
+        request=s.ProductInput,
+        responses={201: s.ProductOut, **error_responses(400, 401, 403)},
+        summary="Create a product (owner)",
+        description="Error codes: `invalid`, `sku_taken`.",
+        tags=["products"],
+    )
+    def post(self, request):
+        data = s.ProductInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        is_active = values.pop("is_active", True)
+        product = product_create(business=request.tenant.business, author=request.user, **values)
+        if not is_active:
+            product_deactivate(business=request.tenant.business, product_id=product.public_id)
+            product.refresh_from_db()
+        return Response(s.ProductOut(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(APIView):
+    permission_classes = [OwnerWritesMemberReads]
+
+    @extend_schema(responses={200: s.ProductOut, **error_responses(401, 403, 404)}, summary="One product", tags=["products"])
+    def get(self, request, product_id):
+        product = product_get(business=request.tenant.business, public_id=product_id)
+        if product is None:
+            raise NotFound()
+        return Response(s.ProductOut(product).data)
+
+    @extend_schema(
+        request=s.ProductInput(partial=True),
+        responses={200: s.ProductOut, **error_responses(400, 401, 403, 404)},
+        summary="Change a product (owner); a new stock is recorded as an adjustment",
+        tags=["products"],
+    )
+    def patch(self, request, product_id):
+        data = s.ProductInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        product = product_update(business=request.tenant.business, product_id=product_id, changes=dict(data.validated_data), author=request.user)
+        return Response(s.ProductOut(product).data)
+
+    @extend_schema(responses={204: None, **error_responses(401, 403, 404)}, summary="Deactivate a product (owner; kept for history)", tags=["products"])
+    def delete(self, request, product_id):
+        product_deactivate(business=request.tenant.business, product_id=product_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SalePaymentApi(APIView):
+    permission_classes = [IsBusinessMember]
+    throttle_classes = [PaymentRateThrottle]
+
+    @extend_schema(
+        request=s.SaleInput,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={202: s.SaleOut, **error_responses(400, 401, 402, 403, 404, 409, 422, 429, 502, 503)},
+        summary="Charge a customer by STK push (ad-hoc amount or a cart)",
+        description=(
+            "Owners and cashiers. Poll `GET /api/sales/{id}` until `status` leaves `pending`. Error codes: "
+            "`invalid`, `invalid_phone`, `amount_out_of_range`, `unknown_product`, `product_inactive` (400); "
+            "`insufficient_tokens` (402); `insufficient_stock`, `payment_config_missing`, "
+            "`payment_config_unverified`, `prompt_in_progress`, `subscriber_busy` (409); "
+            "`daraja_rejected` (502: the sale failed, stock released); `daraja_unavailable` (503: the sale stays "
+            "pending and is resolved automatically). Send errors carry the sale `id`."
+        ),
+        tags=["sales"],
+    )
+    def post(self, request):
+        business = request.tenant.business
+
+        def handle():
+            data = s.SaleInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            values = dict(data.validated_data)
+            business_id = values.pop("businessId", None)
+            if business_id is not None and business_id != str(business.public_id):
+                raise NotFound("Business not found.")
+            sale = sale_start(business=business, user=request.user, **values)
+            return Response(s.SaleOut(sale).data, status=status.HTTP_202_ACCEPTED)
+
+        return run_idempotent(request, business=business, scope="sale_payment", handler=handle)
+
+
+class SaleListApi(APIView):
+    permission_classes = [IsBusinessMember]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=[c for c, _ in s.Sale.Status.choices]),
+            OpenApiParameter("date_from", str, description="YYYY-MM-DD (Nairobi time)"),
+            OpenApiParameter("date_to", str, description="YYYY-MM-DD (Nairobi time)"),
+            OpenApiParameter("phone", str),
+        ],
+        responses={200: s.SaleOut(many=True), **error_responses(400, 401, 403)},
+        summary="Sales, newest first",
+        tags=["sales"],
+    )
+    def get(self, request):
+        query = s.SaleListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(sales(business=request.tenant.business, **query.validated_data), request, view=self)
+        return paginator.get_paginated_response(s.SaleOut(page, many=True).data)
+
+
+class SaleDetailApi(APIView):
+    permission_classes = [IsBusinessMember]
+
+    @extend_schema(responses={200: s.SaleOut, **error_responses(401, 403, 404)}, summary="One sale (poll this)", tags=["sales"])
+    def get(self, request, sale_id):
+        sale = sale_get(business=request.tenant.business, public_id=sale_id)
+        if sale is None:
+            raise NotFound()
+        return Response(s.SaleOut(sale).data)

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class SalesConfig(AppConfig):
+    name = "sales"
+    verbose_name = "Sales"
+
+    def ready(self):
+        from mpesa.models import StkPush
+        from mpesa.services import register_purpose
+        from sales.services import on_sale_push_change, sale_credentials_for_push
+
+        register_purpose(StkPush.Purpose.SALE, on_change=on_sale_push_change, credentials_for=sale_credentials_for_push)

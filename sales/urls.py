@@ -1,0 +1,12 @@
+from django.urls import re_path
+
+from payme.urlpatterns import UUID_RE
+from sales import apis
+
+urlpatterns = [
+    re_path(r"^products/?$", apis.ProductListApi.as_view(), name="products"),
+    re_path(rf"^products/(?P<product_id>{UUID_RE})/?$", apis.ProductDetailApi.as_view(), name="product-detail"),
+    re_path(r"^sales/payment/?$", apis.SalePaymentApi.as_view(), name="sales-payment"),
+    re_path(r"^sales/?$", apis.SaleListApi.as_view(), name="sales"),
+    re_path(rf"^sales/(?P<sale_id>{UUID_RE})/?$", apis.SaleDetailApi.as_view(), name="sale-detail"),
+]

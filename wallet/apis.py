@@ -1,0 +1,104 @@
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsBusinessOwner
+from accounts.throttles import PaymentRateThrottle
+from payme.errors import NotFound
+from payme.idempotency import run_idempotent
+from payme.openapi import error_responses
+from payme.pagination import DefaultPagination, NewestFirstCursorPagination
+from wallet import serializers as s
+from wallet.selectors import token_purchase_get, token_purchases, wallet_entries, wallet_for
+from wallet.services import token_purchase_start
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Retry-safe key: the same key and body return the first response without a second prompt.",
+)
+
+
+class PurchaseInitiateApi(APIView):
+    permission_classes = [IsBusinessOwner]
+    throttle_classes = [PaymentRateThrottle]
+
+    @extend_schema(
+        request=s.PurchaseInput,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={202: s.PurchaseOut, **error_responses(400, 401, 403, 409, 422, 429, 502, 503)},
+        summary="Buy wallet tokens by STK push on paybill 650880, account 37605544",
+        description=(
+            "Owner only. Poll `GET /api/wallet-payment/{id}` until `status` leaves `pending`. "
+            "Errors: `invalid`, `invalid_phone`, `amount_out_of_range`, `prompt_in_progress`, `subscriber_busy`, "
+            "`daraja_rejected` (502; the purchase failed), `daraja_unavailable` (503; resolved later — the body "
+            "carries `id`), `idempotency_key_reused` (422), `idempotency_request_in_progress` (409)."
+        ),
+        tags=["wallet"],
+    )
+    def post(self, request):
+        business = request.tenant.business
+
+        def handle():
+            data = s.PurchaseInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            purchase = token_purchase_start(business=business, user=request.user, **data.validated_data)
+            return Response(s.PurchaseOut(purchase).data, status=status.HTTP_202_ACCEPTED)
+
+        return run_idempotent(request, business=business, scope="wallet_purchase", handler=handle)
+
+
+class PurchaseListApi(APIView):
+    permission_classes = [IsBusinessOwner]
+
+    @extend_schema(responses={200: s.PurchaseOut(many=True), **error_responses(401, 403)}, summary="Token purchases, newest first", tags=["wallet"])
+    def get(self, request):
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(
+            token_purchases(business=request.tenant.business).select_related("push"), request, view=self
+        )
+        return paginator.get_paginated_response(s.PurchaseOut(page, many=True).data)
+
+
+class PurchaseDetailApi(APIView):
+    permission_classes = [IsBusinessOwner]
+
+    @extend_schema(responses={200: s.PurchaseOut, **error_responses(401, 403, 404)}, summary="One token purchase (poll this)", tags=["wallet"])
+    def get(self, request, purchase_id):
+        purchase = token_purchase_get(business=request.tenant.business, public_id=purchase_id)
+        if purchase is None:
+            raise NotFound()
+        return Response(s.PurchaseOut(purchase).data)
+
+
+class WalletApi(APIView):
+    permission_classes = [IsBusinessOwner]
+
+    @extend_schema(responses={200: s.WalletOut, **error_responses(401, 403)}, summary="Wallet balance", tags=["wallet"])
+    def get(self, request):
+        wallet = wallet_for(business=request.tenant.business)
+        return Response(
+            s.WalletOut(
+                {
+                    "balance": wallet.balance,
+                    "tokens_per_kes": settings.WALLET_TOKENS_PER_KES,
+                    "sale_token_fee": settings.SALES_TOKEN_FEE,
+                    "updated_at": wallet.updated_at,
+                }
+            ).data
+        )
+
+
+class WalletEntriesApi(APIView):
+    permission_classes = [IsBusinessOwner]
+
+    @extend_schema(
+        responses={200: s.EntryOut(many=True), **error_responses(401, 403)},
+        summary="Ledger entries, newest first (cursor-paginated: stable while new entries arrive)",
+        tags=["wallet"],
+    )
+    def get(self, request):
+        paginator = NewestFirstCursorPagination()
+        page = paginator.paginate_queryset(wallet_entries(business=request.tenant.business), request, view=self)
+        return paginator.get_paginated_response(s.EntryOut(page, many=True).data)

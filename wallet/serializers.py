@@ -1,0 +1,43 @@
+from rest_framework import serializers
+
+from accounts.serializers import PhoneField
+from payme.fields import AmountField
+from wallet.models import TokenPurchase, WalletEntry
+
+
+class PurchaseInput(serializers.Serializer):
+    phone = PhoneField(help_text="The M-Pesa number that pays; it gets the prompt.")
+    amount = AmountField(help_text="KES, whole shillings (decimals are rounded half-up).")
+
+
+class PurchaseOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    status = serializers.ChoiceField(choices=TokenPurchase.Status.choices)
+    amount = serializers.IntegerField()
+    tokens = serializers.IntegerField()
+    phone = serializers.CharField()
+    reason = serializers.CharField(help_text="Why it did not succeed, in plain words; empty otherwise.")
+    mpesa_receipt = serializers.CharField()
+    customer_message = serializers.CharField(source="push.customer_message")
+    paybill = serializers.CharField(source="push.party_b")
+    account_reference = serializers.CharField(source="push.account_reference")
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class WalletOut(serializers.Serializer):
+    balance = serializers.IntegerField()
+    tokens_per_kes = serializers.IntegerField()
+    sale_token_fee = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+
+
+class EntryOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=WalletEntry.Kind.choices)
+    tokens = serializers.IntegerField()
+    balance_after = serializers.IntegerField()
+    cause = serializers.ChoiceField(choices=WalletEntry.Cause.choices)
+    reference = serializers.CharField()
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()

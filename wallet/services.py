@@ -1,0 +1,221 @@
+"""Every change to a wallet goes through ``_post_entry``: it locks the wallet row, refuses to
+overdraw, inserts one append-only entry with a unique reference and moves the cached balance by
+the same amount with an F() expression — all in the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from mpesa import outcomes
+from mpesa.models import StkPush
+from mpesa.services import stk_push_create, stk_push_send
+from payme.errors import ApplicationError, PaymentRequired, ValidationFailed
+from payment_configs.selectors import platform_credentials
+from wallet.constants import WALLET_TRANSACTION_DESC, wallet_account_reference, wallet_paybill
+from wallet.models import TokenHold, TokenPurchase, Wallet, WalletEntry
+
+Kind = WalletEntry.Kind
+Cause = WalletEntry.Cause
+
+
+class InsufficientTokens(PaymentRequired):
+    code = "insufficient_tokens"
+    default_message = "The wallet does not have enough tokens. Buy tokens first."
+
+
+def wallet_create(*, business) -> Wallet:
+    wallet, _ = Wallet.objects.get_or_create(business=business)
+    return wallet
+
+
+def _locked_wallet(business) -> Wallet:
+    wallet = Wallet.objects.select_for_update().filter(business=business).first()
+    if wallet is None:
+        Wallet.objects.get_or_create(business=business)
+        wallet = Wallet.objects.select_for_update().get(business=business)
+    return wallet
+
+
+def _post_entry(*, business, kind, tokens: int, cause, reference: str, description: str = "", author=None) -> WalletEntry:
+    """Must run inside a transaction. Idempotent on ``reference``: a second call with the same
+    reference returns the first entry and changes nothing. Raises InsufficientTokens."""
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens <= 0:
+        raise ValidationFailed("Tokens must be a positive whole number.", fields={"tokens": ["Must be > 0."]})
+    wallet = _locked_wallet(business)
+    existing = WalletEntry.objects.filter(reference=reference).first()
+    if existing is not None:
+        return existing
+    delta = tokens if kind == Kind.CREDIT else -tokens
+    if wallet.balance + delta < 0:
+        raise InsufficientTokens(extra={"balance": wallet.balance, "required": tokens})
+    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + delta, updated_at=timezone.now())
+    try:
+        with transaction.atomic():
+            return WalletEntry.objects.create(
+                wallet=wallet,
+                business=business,
+                kind=kind,
+                tokens=tokens,
+                balance_after=wallet.balance + delta,
+                cause=cause,
+                reference=reference,
+                description=description[:255],
+                author=author,
+            )
+    except IntegrityError:
+        # Only reachable if the reference was inserted outside the wallet lock; undo our move.
+        Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") - delta)
+        return WalletEntry.objects.get(reference=reference)
+
+
+def wallet_credit(*, business, tokens: int, cause: str, reference: str, description: str = "", author=None) -> WalletEntry:
+    with transaction.atomic():
+        return _post_entry(business=business, kind=Kind.CREDIT, tokens=tokens, cause=cause, reference=reference, description=description, author=author)
+
+
+def wallet_debit(*, business, tokens: int, cause: str, reference: str, description: str = "", author=None) -> WalletEntry:
+    """Spend tokens; refuses to overdraw (InsufficientTokens, HTTP 402)."""
+    with transaction.atomic():
+        return _post_entry(business=business, kind=Kind.DEBIT, tokens=tokens, cause=cause, reference=reference, description=description, author=author)
+
+
+def wallet_adjust(*, business, kind: str, tokens: int, reason: str, author) -> WalletEntry:
+    """An operator's correction, with its reason and author, through the same ledger."""
+    if not reason.strip():
+        raise ValidationFailed("An adjustment needs a reason.", fields={"reason": ["Required."]})
+    with transaction.atomic():
+        return _post_entry(
+            business=business, kind=kind, tokens=tokens, cause=Cause.ADJUSTMENT,
+            reference=f"adjust:{uuid.uuid4()}", description=reason, author=author,
+        )
+
+
+# --- Holds ------------------------------------------------------------------------------------
+
+
+def wallet_hold(*, business, tokens: int, reference: str) -> TokenHold:
+    """Debit ``tokens`` now and remember them as held under ``reference`` (idempotent)."""
+    with transaction.atomic():
+        hold = TokenHold.objects.select_for_update().filter(reference=reference).first()
+        if hold is not None:
+            return hold
+        _post_entry(business=business, kind=Kind.DEBIT, tokens=tokens, cause=Cause.HOLD, reference=f"hold:{reference}", description="Held for a sale fee")
+        wallet = Wallet.objects.get(business=business)
+        return TokenHold.objects.create(business=business, wallet=wallet, reference=reference, tokens=tokens)
+
+
+def wallet_capture(*, reference: str) -> TokenHold | None:
+    """The held tokens are spent for good (the sale was paid). Idempotent."""
+    with transaction.atomic():
+        hold = TokenHold.objects.select_for_update().filter(reference=reference).first()
+        if hold is not None and hold.status == TokenHold.Status.HELD:
+            hold.status = TokenHold.Status.CAPTURED
+            hold.save(update_fields=["status", "updated_at"])
+        return hold
+
+
+def wallet_release(*, reference: str) -> TokenHold | None:
+    """Give held tokens back (the sale failed). Idempotent; a captured hold stays captured."""
+    with transaction.atomic():
+        hold = TokenHold.objects.select_for_update().filter(reference=reference).first()
+        if hold is None or hold.status != TokenHold.Status.HELD:
+            return hold
+        _post_entry(business=hold.business, kind=Kind.CREDIT, tokens=hold.tokens, cause=Cause.RELEASE, reference=f"release:{reference}", description="Sale fee hold released")
+        hold.status = TokenHold.Status.RELEASED
+        hold.save(update_fields=["status", "updated_at"])
+        return hold
+
+
+def wallet_recapture(*, business, reference: str) -> bool:
+    """A released hold whose sale was paid late: take the fee again if the tokens are there."""
+    with transaction.atomic():
+        hold = TokenHold.objects.select_for_update().filter(reference=reference).first()
+        if hold is None or hold.status != TokenHold.Status.RELEASED:
+            return hold is not None
+        try:
+            _post_entry(business=business, kind=Kind.DEBIT, tokens=hold.tokens, cause=Cause.SALE_FEE, reference=f"fee:{reference}", description="Sale fee (late payment)")
+        except InsufficientTokens:
+            return False
+        hold.status = TokenHold.Status.CAPTURED
+        hold.save(update_fields=["status", "updated_at"])
+        return True
+
+
+# --- Purchases --------------------------------------------------------------------------------
+
+
+def token_purchase_create(*, business, phone: str, amount: int, user=None) -> TokenPurchase:
+    """Record a purchase and its push to the platform paybill 650880, account 37605544."""
+    tokens = amount * settings.WALLET_TOKENS_PER_KES
+    paybill = wallet_paybill()
+    with transaction.atomic():
+        push = stk_push_create(
+            business=business,
+            purpose=StkPush.Purpose.WALLET_TOPUP,
+            shortcode=paybill,
+            party_b=paybill,
+            transaction_type="CustomerPayBillOnline",
+            amount=amount,
+            phone=phone,
+            account_reference=wallet_account_reference(),
+            description=WALLET_TRANSACTION_DESC,
+        )
+        purchase = TokenPurchase.objects.create(
+            business=business, push=push, amount=amount, tokens=tokens, phone=phone, created_by=user
+        )
+    return purchase
+
+
+def token_purchase_start(*, business, phone: str, amount: int, user=None) -> TokenPurchase:
+    """``token_purchase_create``, then send the push outside the transaction. Raises the mpesa
+    send errors after recording the outcome, with the purchase ``id`` in ``extra``."""
+    purchase = token_purchase_create(business=business, phone=phone, amount=amount, user=user)
+    push = purchase.push
+    try:
+        stk_push_send(push=push, credentials=platform_credentials(), passkey=settings.MPESA_PASSKEY_WALLET)
+    except ApplicationError as exc:
+        exc.extra = {**exc.extra, "id": str(purchase.public_id)}  # the client can follow it
+        raise
+    purchase.refresh_from_db()
+    return purchase
+
+
+_STATUS_FROM_PUSH = {
+    StkPush.Status.SUCCEEDED: TokenPurchase.Status.SUCCEEDED,
+    StkPush.Status.FAILED: TokenPurchase.Status.FAILED,
+    StkPush.Status.CANCELLED: TokenPurchase.Status.CANCELLED,
+    StkPush.Status.EXPIRED: TokenPurchase.Status.EXPIRED,
+    StkPush.Status.NEEDS_REVIEW: TokenPurchase.Status.FAILED,
+}
+
+
+def on_topup_push_change(push: StkPush, previous_status: str) -> None:
+    """Registered handler: runs in the push's transaction. Credits exactly once on success."""
+    purchase = TokenPurchase.objects.select_for_update().get(push=push)
+    purchase.status = _STATUS_FROM_PUSH.get(push.status, TokenPurchase.Status.PENDING)
+    purchase.completed_at = timezone.now()
+    if push.status == StkPush.Status.SUCCEEDED:
+        purchase.reason = ""
+        purchase.mpesa_receipt = push.mpesa_receipt or ""
+        _post_entry(
+            business=purchase.business,
+            kind=Kind.CREDIT,
+            tokens=purchase.tokens,
+            cause=Cause.PURCHASE,
+            reference=f"purchase:{purchase.public_id}",
+            description=f"KES {purchase.amount} via M-Pesa {push.mpesa_receipt or ''}".strip(),
+        )
+    elif push.status == StkPush.Status.NEEDS_REVIEW:
+        purchase.reason = f"Held for review: {push.review_reason}"
+    else:
+        purchase.reason = outcomes.reason_for(push.result_code, push.result_desc)
+    purchase.save()
+
+
+def wallet_credentials_for_push(push: StkPush):
+    return platform_credentials(), settings.MPESA_PASSKEY_WALLET
