@@ -31,7 +31,7 @@ class TenantScopedAdmin:
         business = business_for_user(request.user)
         if business is None:
             return qs.none()
-        return qs.filter(**{self.tenant_field: business})
+        return qs.filter(**{self.tenant_field: business.pk if self.tenant_field == "pk" else business})
 
     def _narrow(self, request, queryset):
         if request.user.is_superuser:

@@ -1,0 +1,67 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.db import DatabaseError
+from django.test import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_healthz_checks_the_database():
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_the_database_is_down():
+    with mock.patch("payme.views.connection.cursor", side_effect=DatabaseError("down")):
+        response = Client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+
+
+def _run(args, extra_env):
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env.update(extra_env)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "payme.settings",
+    "DEBUG": "0",
+    "SECRET_KEY": "a-very-long-production-secret-key-with-enough-entropy-1234567890-abcdef",
+    "ALLOWED_HOSTS": "pay.example.co.ke",
+    "FIELD_ENCRYPTION_KEYS": "LB1EFYKV8kp1FUJdY8PRWoEs_iEo5PqsbaVi1-6YxOM=",
+    "MPESA_ENV": "production",
+    "MPESA_CONSUMER_KEY": "key",
+    "MPESA_CONSUMER_SECRET": "secret",
+    "MPESA_PASSKEY_WALLET": "passkey",
+    "MPESA_CALLBACK_URL": "https://pay.example.co.ke/api/daraja/callback",
+}
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = _run(["check", "--deploy", "--fail-level", "WARNING"], PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_missing_secret_key_stops_start_up_with_a_clear_message():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+    result = _run(["check"], env)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_missing_encryption_keys_and_mpesa_secrets_fail_the_checks():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k not in ("FIELD_ENCRYPTION_KEYS", "MPESA_PASSKEY_WALLET")}
+    result = _run(["check", "--deploy"], env)
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS is not set" in result.stderr
+    assert "MPESA_PASSKEY_WALLET is not set" in result.stderr
