@@ -128,7 +128,9 @@ class ApplyOutcome:
 
 
 def new_callback_token() -> str:
-    return secrets.token_urlsafe(32)  # 256 bits
+    # 256 bits in hex: a url-safe base64 token can spell "exe", "cmd" or "sql", which Safaricom
+    # forbids anywhere in a CallBackURL; hex digits cannot spell any of the forbidden words.
+    return secrets.token_hex(32)
 
 
 def callback_url_for(push: StkPush) -> str:

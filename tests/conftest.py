@@ -174,3 +174,17 @@ def error_of(response):
     body = response.json()
     assert set(body) == {"error"}, body
     return body["error"]
+
+
+@pytest.fixture
+def start_topup(owner, daraja):
+    """Start a token purchase through the real service with Daraja accepting it."""
+    from wallet.services import token_purchase_start
+
+    def start(amount=100, phone="254708374149", business=None):
+        accept_push(daraja)
+        purchase = token_purchase_start(business=business or owner.business, phone=phone, amount=amount)
+        purchase.push.refresh_from_db()
+        return purchase
+
+    return start

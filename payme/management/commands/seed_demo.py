@@ -85,7 +85,7 @@ class Command(BaseCommand):
                 business=business, purpose=StkPush.Purpose.CONFIG_VERIFICATION, environment=settings.MPESA_ENV,
                 shortcode=config.shortcode, party_b=config.party_b, transaction_type=config.transaction_type,
                 amount=1, phone=OWNER_PHONE, account_reference=config.account_reference, description="Verify PayMe",
-                callback_token=secrets.token_urlsafe(32),
+                callback_token=secrets.token_hex(32),
             )
             config.last_verification_push = push
             config.save(update_fields=["last_verification_push"])

@@ -1,0 +1,195 @@
+import threading
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+import responses
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from mpesa.models import CallbackDelivery, StkPush
+from mpesa.rules import forbidden_callback_words
+from mpesa.services import new_callback_token
+from tests.conftest import DARAJA, post_callback, success_callback
+from wallet.models import Wallet, WalletEntry
+
+QUERY = f"{DARAJA}/mpesa/stkpushquery/v1/query"
+
+
+def age(push, seconds):
+    StkPush.objects.filter(pk=push.pk).update(created_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def query_answers(mock, code, desc="x"):
+    mock.add(responses.POST, QUERY, json={
+        "ResponseCode": "0", "ResponseDescription": "The service request has been accepted successsfully",
+        "MerchantRequestID": "m", "CheckoutRequestID": "c", "ResultCode": code, "ResultDesc": desc,
+    })
+
+
+def still_processing(mock):
+    mock.add(responses.POST, QUERY, status=500, json={"requestId": "c", "errorCode": "500.001.1001", "errorMessage": "The transaction is being processed"})
+
+
+def reconcile(**kwargs):
+    out = StringIO()
+    call_command("reconcile_stk_pushes", stdout=out, **kwargs)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_query_success_settles_a_push_whose_callback_never_came(owner, start_topup, daraja):
+    purchase = start_topup(amount=100)
+    age(purchase.push, 120)
+    query_answers(daraja, "0", "The service request is processed successfully.")
+    output = reconcile(older_than=60, expire_after=600)
+    assert "checked=1 resolved=1" in output
+    assert StkPush.objects.get(pk=purchase.push.pk).status == "succeeded"
+    assert Wallet.objects.get(business=owner.business).balance == 100
+
+
+@pytest.mark.django_db
+def test_still_processing_stays_pending_inside_the_window(owner, start_topup, daraja):
+    purchase = start_topup()
+    age(purchase.push, 120)
+    still_processing(daraja)
+    assert "still_pending=1" in reconcile(older_than=60, expire_after=600)
+    assert StkPush.objects.get(pk=purchase.push.pk).status == "pending"
+
+
+@pytest.mark.django_db
+def test_still_processing_past_the_window_expires(owner, start_topup, daraja):
+    purchase = start_topup()
+    age(purchase.push, 700)
+    still_processing(daraja)
+    assert "expired=1" in reconcile(older_than=60, expire_after=600)
+    push = StkPush.objects.get(pk=purchase.push.pk)
+    assert push.status == "expired"
+    assert push.token_purchase.status == "expired"
+    assert Wallet.objects.get(business=owner.business).balance == 0
+
+
+@pytest.mark.django_db
+def test_query_failure_code_resolves_with_its_reason(owner, start_topup, daraja):
+    purchase = start_topup()
+    age(purchase.push, 120)
+    query_answers(daraja, "1032", "Request cancelled by user")
+    reconcile(older_than=60, expire_after=600)
+    purchase.refresh_from_db()
+    assert purchase.status == "cancelled"
+    assert purchase.reason == "The customer cancelled the M-Pesa prompt."
+
+
+@pytest.mark.django_db
+def test_young_pushes_are_left_alone(owner, start_topup, daraja):
+    purchase = start_topup()
+    assert "checked=0" in reconcile(older_than=60, expire_after=600)
+    assert StkPush.objects.get(pk=purchase.push.pk).status == "pending"
+
+
+@pytest.mark.django_db
+def test_unknown_push_without_checkout_id_expires_after_the_window(owner, daraja):
+    from wallet.services import token_purchase_start
+
+    daraja.add(responses.POST, f"{DARAJA}/mpesa/stkpush/v1/processrequest", body=__import__("requests").ReadTimeout("slow"))
+    with pytest.raises(Exception) as exc:
+        token_purchase_start(business=owner.business, phone="254708374149", amount=50)
+    assert exc.value.code == "daraja_unavailable"
+    push = StkPush.objects.get()
+    assert push.status == "unknown" and push.checkout_request_id is None
+    age(push, 700)
+    reconcile(older_than=60, expire_after=600)
+    assert StkPush.objects.get().status == "expired"
+
+
+@pytest.mark.django_db
+def test_unknown_push_is_still_resolved_by_its_callback_token(owner, daraja):
+    from wallet.services import token_purchase_start
+
+    daraja.add(responses.POST, f"{DARAJA}/mpesa/stkpush/v1/processrequest", body=__import__("requests").ConnectionError("reset"))
+    with pytest.raises(Exception):
+        token_purchase_start(business=owner.business, phone="254708374149", amount=50)
+    push = StkPush.objects.get()
+    push.checkout_request_id = "ws_CO_ARRIVED_LATE"
+    post_callback(Client(), push, success_callback(push))
+    push.refresh_from_db()
+    assert push.status == "succeeded" and push.checkout_request_id == "ws_CO_ARRIVED_LATE"
+    assert Wallet.objects.get(business=owner.business).balance == 50
+
+
+@pytest.mark.django_db
+def test_confirmation_on_leaves_pending_then_reconcile_applies_the_stored_callback(owner, start_topup, daraja, settings):
+    settings.MPESA_CONFIRM_CALLBACKS = True
+    purchase = start_topup(amount=100)
+    still_processing(daraja)
+    post_callback(Client(), purchase.push, success_callback(purchase.push, receipt="RCPT000001"))
+    assert StkPush.objects.get(pk=purchase.push.pk).status == "pending"
+    assert CallbackDelivery.objects.get().outcome == "left_pending"
+    age(purchase.push, 120)
+    daraja.replace(responses.POST, QUERY, json={"ResponseCode": "0", "ResultCode": "0", "ResultDesc": "ok", "CheckoutRequestID": "c", "MerchantRequestID": "m"})
+    reconcile(older_than=60, expire_after=600)
+    push = StkPush.objects.get(pk=purchase.push.pk)
+    assert push.status == "succeeded" and push.mpesa_receipt == "RCPT000001"
+    assert Wallet.objects.get(business=owner.business).balance == 100
+
+
+@pytest.mark.django_db
+def test_confirmation_contradicted_goes_to_review(owner, start_topup, daraja, settings):
+    settings.MPESA_CONFIRM_CALLBACKS = True
+    purchase = start_topup(amount=100)
+    query_answers(daraja, "1032")
+    post_callback(Client(), purchase.push, success_callback(purchase.push))
+    assert StkPush.objects.get(pk=purchase.push.pk).status == "needs_review"
+    assert Wallet.objects.get(business=owner.business).balance == 0
+
+
+@pytest.mark.django_db
+def test_query_never_downgrades_an_applied_success(owner, start_topup, daraja):
+    purchase = start_topup(amount=100)
+    post_callback(Client(), purchase.push, success_callback(purchase.push))
+    from mpesa.services import PushResult, stk_push_apply_result
+
+    assert stk_push_apply_result(push_id=purchase.push.pk, result=PushResult("1032", "cancelled")) == "ignored"
+    assert StkPush.objects.get(pk=purchase.push.pk).status == "succeeded"
+
+
+def test_callback_tokens_never_spell_a_forbidden_word():
+    tokens = [new_callback_token() for _ in range(3000)]
+    assert all(len(t) == 64 and not forbidden_callback_words(t) for t in tokens)
+    assert len(set(tokens)) == 3000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_threads_same_success_callback_thirty_trials_handler_runs_once(make_owner, daraja):
+    from wallet.services import token_purchase_start
+
+    owner = make_owner()
+    for trial in range(30):
+        from tests.conftest import accept_push
+
+        accept_push(daraja)
+        purchase = token_purchase_start(business=owner.business, phone=f"2547083{trial:05d}", amount=10)
+        purchase.push.refresh_from_db()
+        body = success_callback(purchase.push, receipt=f"RCPT{trial:06d}")
+        barrier = threading.Barrier(16)
+        codes = []
+
+        def deliver():
+            try:
+                barrier.wait()
+                codes.append(post_callback(Client(), purchase.push, body).status_code)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=deliver) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert codes == [200] * 16
+        assert WalletEntry.objects.filter(reference=f"purchase:{purchase.public_id}").count() == 1
+        assert CallbackDelivery.objects.filter(push=purchase.push, outcome="applied").count() == 1
+    assert Wallet.objects.get(business=owner.business).balance == 300
