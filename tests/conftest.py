@@ -188,3 +188,34 @@ def start_topup(owner, daraja):
         return purchase
 
     return start
+
+
+def run_parallel(count_, fn):
+    """Run ``fn()`` in ``count_`` threads released together; returns their results (or
+    exceptions) in completion order. Each thread closes its own DB connection."""
+    import threading
+
+    from django.db import connection as conn
+
+    barrier = threading.Barrier(count_)
+    results = []
+    lock = threading.Lock()
+
+    def worker():
+        try:
+            barrier.wait()
+            try:
+                value = fn()
+            except Exception as exc:  # collected for the caller to assert on
+                value = exc
+            with lock:
+                results.append(value)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(count_)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -1,18 +1,17 @@
-import threading
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 import responses
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from mpesa.models import CallbackDelivery, StkPush
 from mpesa.rules import forbidden_callback_words
 from mpesa.services import new_callback_token
-from tests.conftest import DARAJA, post_callback, success_callback
+from payme.errors import ApplicationError
+from tests.conftest import DARAJA, post_callback, run_parallel, success_callback
 from wallet.models import Wallet, WalletEntry
 
 QUERY = f"{DARAJA}/mpesa/stkpushquery/v1/query"
@@ -94,7 +93,7 @@ def test_unknown_push_without_checkout_id_expires_after_the_window(owner, daraja
     from wallet.services import token_purchase_start
 
     daraja.add(responses.POST, f"{DARAJA}/mpesa/stkpush/v1/processrequest", body=__import__("requests").ReadTimeout("slow"))
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ApplicationError) as exc:
         token_purchase_start(business=owner.business, phone="254708374149", amount=50)
     assert exc.value.code == "daraja_unavailable"
     push = StkPush.objects.get()
@@ -109,7 +108,7 @@ def test_unknown_push_is_still_resolved_by_its_callback_token(owner, daraja):
     from wallet.services import token_purchase_start
 
     daraja.add(responses.POST, f"{DARAJA}/mpesa/stkpush/v1/processrequest", body=__import__("requests").ConnectionError("reset"))
-    with pytest.raises(Exception):
+    with pytest.raises(ApplicationError):
         token_purchase_start(business=owner.business, phone="254708374149", amount=50)
     push = StkPush.objects.get()
     push.checkout_request_id = "ws_CO_ARRIVED_LATE"
@@ -174,21 +173,7 @@ def test_sixteen_threads_same_success_callback_thirty_trials_handler_runs_once(m
         purchase = token_purchase_start(business=owner.business, phone=f"2547083{trial:05d}", amount=10)
         purchase.push.refresh_from_db()
         body = success_callback(purchase.push, receipt=f"RCPT{trial:06d}")
-        barrier = threading.Barrier(16)
-        codes = []
-
-        def deliver():
-            try:
-                barrier.wait()
-                codes.append(post_callback(Client(), purchase.push, body).status_code)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=deliver) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        codes = [r.status_code for r in run_parallel(16, lambda p=purchase.push, b=body: post_callback(Client(), p, b))]
         assert codes == [200] * 16
         assert WalletEntry.objects.filter(reference=f"purchase:{purchase.public_id}").count() == 1
         assert CallbackDelivery.objects.filter(push=purchase.push, outcome="applied").count() == 1
