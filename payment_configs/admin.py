@@ -7,6 +7,7 @@ from accounts.admin_mixins import TenantScopedAdmin
 from payment_configs.models import PaymentConfig
 
 SECRET_HELP = "Write-only. Leave blank to keep the stored value."
+SECRET_NAMES = ("passkey", "consumer_key", "consumer_secret")
 
 
 class PaymentConfigAdminForm(forms.ModelForm):
@@ -22,7 +23,10 @@ class PaymentConfigAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ("passkey", "consumer_key", "consumer_secret"):
+        # Keep the stored ciphertext aside: a blank input means "keep", and the admin's form
+        # machinery would otherwise write the blank into the instance.
+        self._stored_secrets = {name: getattr(self.instance, name, "") for name in SECRET_NAMES}
+        for name in SECRET_NAMES:
             self.initial.pop(name, None)
 
     def clean(self):
@@ -45,10 +49,9 @@ class PaymentConfigAdminForm(forms.ModelForm):
 
     def save(self, commit=True):
         config = super().save(commit=False)
-        for name in ("passkey", "consumer_key", "consumer_secret"):
+        for name in SECRET_NAMES:
             value = self.cleaned_data.get(name)
-            if value:
-                setattr(config, name, value)
+            setattr(config, name, value if value else self._stored_secrets[name])
         if commit:
             config.save()
         return config
@@ -73,11 +76,6 @@ class PaymentConfigAdmin(TenantScopedAdmin, admin.ModelAdmin):
             fields.insert(0, "business")
         return fields
 
-    def get_form(self, request, obj=None, **kwargs):
-        if not request.user.is_superuser:
-            kwargs["exclude"] = ["business"]
-        return super().get_form(request, obj, **kwargs)
-
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
             if not change and not request.user.is_superuser:
@@ -90,11 +88,9 @@ class PaymentConfigAdmin(TenantScopedAdmin, admin.ModelAdmin):
                     is_active=False, deactivated_at=timezone.now()
                 )
             if change and {"method", "shortcode", "till_number", "passkey", "consumer_key", "consumer_secret"} & set(form.changed_data):
-                if any(form.cleaned_data.get(n) for n in ("passkey", "consumer_key", "consumer_secret")) or (
-                    {"method", "shortcode", "till_number"} & set(form.changed_data)
-                ):
-                    obj.verified = False
-                    obj.verified_at = None
-                    obj.verification_status = PaymentConfig.Verification.NOT_STARTED
-                    obj.verification_message = "Details changed; verify again."
+                # A new number or secret means the old verification proves nothing.
+                obj.verified = False
+                obj.verified_at = None
+                obj.verification_status = PaymentConfig.Verification.NOT_STARTED
+                obj.verification_message = "Details changed; verify again."
             super().save_model(request, obj, form, change)
