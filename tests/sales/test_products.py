@@ -1,0 +1,75 @@
+import pytest
+
+from sales.models import Product, StockMovement
+from tests.conftest import client_for, error_of
+
+NEW = {"name": "Unga 2kg", "sku": "UNGA-2KG", "price": 230, "stock": 40}
+
+
+@pytest.mark.django_db
+def test_owner_creates_updates_and_deactivates_products(owner):
+    api = client_for(owner)
+    created = api.post("/api/products", NEW, format="json")
+    assert created.status_code == 201
+    body = created.json()
+    assert {k: body[k] for k in ("name", "sku", "price", "stock", "is_active")} == {**NEW, "is_active": True}
+    pid = body["id"]
+    updated = api.patch(f"/api/products/{pid}", {"price": 240, "stock": 35}, format="json").json()
+    assert (updated["price"], updated["stock"]) == (240, 35)
+    assert list(StockMovement.objects.order_by("id").values_list("reason", "delta", "stock_after")) == [("initial", 40, 40), ("adjust", -5, 35)]
+    assert api.delete(f"/api/products/{pid}").status_code == 204
+    assert api.get(f"/api/products/{pid}").json()["is_active"] is False
+
+
+@pytest.mark.django_db
+def test_products_filter_by_name_or_sku_and_paginate(owner):
+    api = client_for(owner)
+    for i in range(25):
+        api.post("/api/products", {"name": f"Item {i}", "sku": f"SKU-{i}", "price": 10}, format="json")
+    api.post("/api/products", {"name": "Sugar", "sku": "SUG-1", "price": 10}, format="json")
+    page = api.get("/api/products").json()
+    assert page["count"] == 26 and len(page["results"]) == 20
+    assert [p["name"] for p in api.get("/api/products?search=sug").json()["results"]] == ["Sugar"]
+    assert [p["sku"] for p in api.get("/api/products?search=SKU-24").json()["results"]] == ["SKU-24"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "change, field",
+    [({"price": 0}, "price"), ({"price": "x"}, "price"), ({"stock": -1}, "stock"), ({"sku": ""}, "sku"), ({"name": ""}, "name"), ({"sku": "bad sku!"}, "sku")],
+)
+def test_bad_product_input_writes_nothing(owner, change, field):
+    response = client_for(owner).post("/api/products", {**NEW, **change}, format="json")
+    assert response.status_code == 400 and field in error_of(response)["fields"]
+    assert Product.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_sku_is_unique_per_business_only(owner, make_owner):
+    client_for(owner).post("/api/products", NEW, format="json")
+    duplicate = client_for(owner).post("/api/products", NEW, format="json")
+    assert duplicate.status_code == 400 and error_of(duplicate)["code"] == "sku_taken"
+    assert client_for(make_owner()).post("/api/products", NEW, format="json").status_code == 201
+
+
+@pytest.mark.django_db
+def test_cashier_reads_but_cannot_edit_products(owner, cashier):
+    pid = client_for(owner).post("/api/products", NEW, format="json").json()["id"]
+    api = client_for(cashier)
+    assert api.get("/api/products").json()["count"] == 1
+    assert api.get(f"/api/products/{pid}").status_code == 200
+    assert api.post("/api/products", {**NEW, "sku": "X"}, format="json").status_code == 403
+    assert api.patch(f"/api/products/{pid}", {"price": 1}, format="json").status_code == 403
+    assert api.delete(f"/api/products/{pid}").status_code == 403
+    assert Product.objects.get().price == 230 and Product.objects.get().is_active
+
+
+@pytest.mark.django_db
+def test_another_business_products_are_404(owner, make_owner):
+    pid = client_for(owner).post("/api/products", NEW, format="json").json()["id"]
+    stranger = client_for(make_owner())
+    assert stranger.get(f"/api/products/{pid}").status_code == 404
+    assert stranger.patch(f"/api/products/{pid}", {"price": 1}, format="json").status_code == 404
+    assert stranger.delete(f"/api/products/{pid}").status_code == 404
+    assert stranger.get("/api/products").json()["count"] == 0
+    assert Product.objects.get().price == 230 and Product.objects.get().is_active
