@@ -7,6 +7,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from payme.errors import error_body
 from payme.views import healthz, noop
 
+admin.site.site_header = "PayMe admin"
+admin.site.site_title = "PayMe"
+admin.site.index_title = "Your business"
+admin.site.index_template = "admin/payme_index.html"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),

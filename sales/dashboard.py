@@ -1,0 +1,103 @@
+"""The owner's business at a glance, for the admin index. Reads only; always given the business
+(None means the whole platform, for superusers)."""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from mpesa.models import StkPush
+from payment_configs.models import PaymentConfig
+from sales.models import Sale
+from wallet.models import Wallet
+
+CHART_DAYS = 14
+
+
+@dataclass
+class DayBar:
+    day: date
+    total: int
+    count: int
+    height: int = 0  # pixels in the 110-pixel chart area
+    x: int = 0
+    y: int = 0
+
+
+@dataclass
+class Dashboard:
+    title: str
+    wallet_balance: int | None
+    today_total: int
+    today_count: int
+    week_total: int
+    week_count: int
+    pending_prompts: int
+    review_count: int
+    config_state: str
+    config_detail: str
+    bars: list[DayBar] = field(default_factory=list)
+    chart_max: int = 0
+
+
+def _scope(qs, business):
+    return qs if business is None else qs.filter(business=business)
+
+
+def build_dashboard(business) -> Dashboard:
+    now = timezone.localtime()
+    today = now.date()
+    week_start = today - timedelta(days=today.weekday())
+    paid = _scope(Sale.objects.filter(status=Sale.Status.PAID), business)
+    first_day = today - timedelta(days=CHART_DAYS - 1)
+    per_day = {
+        row["day"]: row
+        for row in paid.filter(paid_at__date__gte=first_day)
+        .annotate(day=TruncDate("paid_at"))
+        .values("day")
+        .annotate(total=Sum("amount"), count=Count("id"))
+    }
+    bars = [
+        DayBar(day=d, total=int(per_day.get(d, {}).get("total") or 0), count=int(per_day.get(d, {}).get("count") or 0))
+        for d in (first_day + timedelta(days=i) for i in range(CHART_DAYS))
+    ]
+    chart_max = max((b.total for b in bars), default=0)
+    for index, bar in enumerate(bars):
+        bar.height = round(110 * bar.total / chart_max) if chart_max else 0
+        bar.x = index * 40 + 6
+        bar.y = 120 - bar.height
+    today_row = per_day.get(today, {})
+    week = paid.filter(paid_at__date__gte=week_start).aggregate(total=Sum("amount"), count=Count("id"))
+
+    if business is None:
+        wallet_balance = Wallet.objects.aggregate(total=Sum("balance"))["total"] or 0
+        configs = PaymentConfig.objects.filter(is_active=True)
+        config_state = f"{configs.filter(verified=True).count()} of {configs.count()} active configs verified"
+        config_detail = ""
+        title = "The whole platform"
+    else:
+        wallet_balance = Wallet.objects.filter(business=business).values_list("balance", flat=True).first() or 0
+        config = PaymentConfig.objects.filter(business=business, is_active=True).first()
+        if config is None:
+            config_state, config_detail = "Not set up", "Set up your Till or Paybill to start charging customers."
+        else:
+            number = f"Till {config.till_number}" if config.method == "till" else f"Paybill {config.shortcode}"
+            config_state = f"{number}: {config.get_verification_status_display()}"
+            config_detail = config.verification_message
+        title = business.name
+    return Dashboard(
+        title=title,
+        wallet_balance=wallet_balance,
+        today_total=int(today_row.get("total") or 0),
+        today_count=int(today_row.get("count") or 0),
+        week_total=int(week["total"] or 0),
+        week_count=int(week["count"] or 0),
+        pending_prompts=_scope(StkPush.objects.filter(status__in=StkPush.OPEN_STATUSES), business).count(),
+        review_count=_scope(Sale.objects.filter(needs_review=True), business).count(),
+        config_state=config_state,
+        config_detail=config_detail,
+        bars=bars,
+        chart_max=chart_max,
+    )

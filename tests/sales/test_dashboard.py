@@ -1,0 +1,43 @@
+import re
+
+import pytest
+from django.test import Client
+
+from mpesa.services import PushResult, stk_push_apply_result
+from sales.services import product_create, sale_create
+from tests.conftest import setup_till
+from wallet.services import wallet_credit
+
+
+def pay(sale, receipt):
+    from mpesa.models import StkPush
+
+    StkPush.objects.filter(pk=sale.push.pk).update(status="pending", checkout_request_id=f"ws_{receipt}")
+    stk_push_apply_result(push_id=sale.push.pk, result=PushResult("0", "ok", receipt=receipt, amount=sale.amount, phone=sale.phone))
+
+
+@pytest.mark.django_db
+def test_owner_admin_index_shows_the_business_at_a_glance(make_owner):
+    owner = make_owner(business_name="Alpha Traders")
+    other = make_owner(business_name="Bravo Stores")
+    for membership in (owner, other):
+        setup_till(membership.business)
+    wallet_credit(business=owner.business, tokens=750, cause="adjustment", reference="seed")
+    unga = product_create(business=owner.business, name="Unga", sku="U", price=230, stock=10)
+    pay(sale_create(business=owner.business, phone="254712000001", items=[{"product_id": unga.public_id, "quantity": 2}]), "RCPT00001")
+    pay(sale_create(business=owner.business, phone="254712000002", amount=1141), "RCPT00002")
+    sale_create(business=owner.business, phone="254712000003", amount=50)  # pending prompt
+    pay(sale_create(business=other.business, phone="254712000004", amount=99999), "RCPT00003")
+
+    web = Client()
+    web.force_login(owner.user)
+    html = web.get("/admin/").content.decode()
+    assert "Alpha Traders at a glance" in html and "Bravo Stores" not in html
+    assert re.search(r'id="dash-wallet">750 tokens<', html)
+    assert re.search(r'id="dash-today">KES 1,601<', html)
+    assert re.search(r'id="dash-week">KES 1,601<', html)
+    assert re.search(r'id="dash-pending">1<', html)
+    assert "Till 1234567: Not verified yet" in html
+    bars = re.findall(r'class="dash-bar" data-day="[\d-]+" data-total="(\d+)"', html)
+    assert len(bars) == 14 and bars[-1] == "1601" and set(bars[:-1]) == {"0"}
+    assert "99,999" not in html
