@@ -15,7 +15,15 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "Qar_LhEW_wMWDUxb7LAiq1MwXL4kzMuU
 os.environ.setdefault("PASSWORD_HASHERS", "django.contrib.auth.hashers.MD5PasswordHasher")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("SIMULATOR_CALLBACK_DELAY", "0.2")
+# Live-server threads must not keep connections open past a request, or PostgreSQL refuses
+# to drop the test database at the end of the run.
+os.environ.setdefault("CONN_MAX_AGE", "0")
 
 from payme.settings import *  # noqa: E402,F403
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not Django's shared in-memory connection: the live-server tests run the simulator's
+    # callbacks on their own threads, and each thread needs its own connection and lock waits.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
 
 SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "payme.W002"]  # noqa: F405  (simulator with DEBUG off, on purpose)
