@@ -133,18 +133,28 @@ def _ip_allowed(ip: str | None) -> bool:
     return False
 
 
-def _answer(delivery, outcome, detail="", status=200, push=None):
-    if delivery is not None:
-        delivery.outcome = outcome
-        delivery.detail = detail[:255]
-        fields = ["outcome", "detail"]
-        if push is not None:
-            delivery.push = push
-            fields.append("push")
-        delivery.save(update_fields=fields)
+def _record(request, token, raw, outcome, detail="", push=None):
+    return CallbackDelivery.objects.create(
+        push=push,
+        token_prefix=token[:8],
+        body=raw.decode("utf-8", errors="replace"),
+        remote_addr=request.META.get("REMOTE_ADDR") or None,
+        forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR", "")[:255],
+        outcome=outcome,
+        detail=detail[:255],
+    )
+
+
+def _reply(outcome, status=200):
     if status == 200:
         return JsonResponse(ACCEPTED)
     return JsonResponse({"ResultCode": 1, "ResultDesc": f"Rejected: {outcome}"}, status=status)
+
+
+def _answer(request, token, raw, outcome, detail="", status=200, push=None):
+    """Store the delivery with its (already known) outcome, then answer."""
+    _record(request, token, raw, outcome, detail, push)
+    return _reply(outcome, status)
 
 
 @csrf_exempt
@@ -160,55 +170,51 @@ def daraja_callback(request, token: str):
 
 
 def _handle(request, token):
-    remote = request.META.get("REMOTE_ADDR") or None
+    # Every delivery is stored. Until the apply step nothing else is written, so the row is
+    # stored once, with its outcome; before the apply step it is stored (committed) first.
     length = request.META.get("CONTENT_LENGTH") or "0"
     too_large = not length.isdigit() or int(length) > settings.MPESA_CALLBACK_MAX_BYTES
     raw = b"" if too_large else request.read(settings.MPESA_CALLBACK_MAX_BYTES + 1)
-    too_large = too_large or len(raw) > settings.MPESA_CALLBACK_MAX_BYTES
-    delivery = CallbackDelivery.objects.create(
-        token_prefix=token[:8],
-        body="" if too_large else raw.decode("utf-8", errors="replace"),
-        remote_addr=remote,
-        forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR", "")[:255],
-    )
-    if too_large:
-        return _answer(delivery, Outcome.TOO_LARGE, f"Content-Length {length[:20]}", status=413)
+    if too_large or len(raw) > settings.MPESA_CALLBACK_MAX_BYTES:
+        return _answer(request, token, b"", Outcome.TOO_LARGE, f"Content-Length {length[:20]}", status=413)
 
     ip = client_ip(request)
     if not _ip_allowed(ip):
         logger.warning("Callback from %s refused by the allow-list", ip)
-        return _answer(delivery, Outcome.FORBIDDEN_IP, f"source {ip}", status=403)
+        return _answer(request, token, raw, Outcome.FORBIDDEN_IP, f"source {ip}", status=403)
 
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return _answer(delivery, Outcome.MALFORMED, "not JSON", status=400)
+        return _answer(request, token, raw, Outcome.MALFORMED, "not JSON", status=400)
 
     push = StkPush.objects.filter(callback_token=token).first() if len(token) <= 64 else None
     if push is None:
         logger.warning("Callback with an unknown token")
-        return _answer(delivery, Outcome.UNKNOWN_TOKEN)
+        return _answer(request, token, raw, Outcome.UNKNOWN_TOKEN)
 
     try:
         result = parse_callback(body)
     except MalformedCallback as exc:
-        return _answer(delivery, Outcome.MALFORMED, str(exc), status=400, push=push)
+        return _answer(request, token, raw, Outcome.MALFORMED, str(exc), status=400, push=push)
 
     if push.checkout_request_id and result.checkout_request_id != push.checkout_request_id:
         logger.warning("Callback for push %s carries another CheckoutRequestID", push.public_id)
-        return _answer(delivery, Outcome.MISMATCH, "CheckoutRequestID differs", push=push)
+        return _answer(request, token, raw, Outcome.MISMATCH, "CheckoutRequestID differs", push=push)
 
-    # Fast path for the common duplicate: a success already applied with its receipt.
+    # Fast path for the common duplicate: a success already applied with this receipt.
     if result.is_success and push.status == StkPush.Status.SUCCEEDED and push.mpesa_receipt == result.receipt:
-        return _answer(delivery, Outcome.DUPLICATE, push=push)
+        return _answer(request, token, raw, Outcome.DUPLICATE, push=push)
+
+    delivery = _record(request, token, raw, Outcome.RECEIVED, push=push)
 
     if result.is_success and settings.MPESA_CONFIRM_CALLBACKS and push.status in StkPush.OPEN_STATUSES and push.checkout_request_id:
         confirmation = _confirm(push)
         if confirmation == "pending":
-            return _answer(delivery, Outcome.LEFT_PENDING, "STK query says still processing", push=push)
+            return _finish(delivery, Outcome.LEFT_PENDING, "STK query says still processing")
         if confirmation != outcomes.SUCCESS:
             stk_push_mark_review(push_id=push.pk, reason=f"Callback said paid; STK query said {confirmation}.")
-            return _answer(delivery, Outcome.REVIEW, "query contradicts callback", push=push)
+            return _finish(delivery, Outcome.REVIEW, "query contradicts callback")
 
     outcome = stk_push_apply_result(push_id=push.pk, result=result, verify_details=True)
     mapping = {
@@ -217,7 +223,12 @@ def _handle(request, token):
         ApplyOutcome.REVIEW: Outcome.REVIEW,
         ApplyOutcome.IGNORED: Outcome.IGNORED,
     }
-    return _answer(delivery, mapping[outcome], result.result_code, push=push)
+    return _finish(delivery, mapping[outcome], result.result_code)
+
+
+def _finish(delivery, outcome, detail=""):
+    CallbackDelivery.objects.filter(pk=delivery.pk).update(outcome=outcome, detail=detail[:255])
+    return _reply(outcome)
 
 
 def _confirm(push) -> str | None:

@@ -20,3 +20,10 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+
+
+class NewestFirstByTimeCursorPagination(NewestFirstCursorPagination):
+    """Cursor on created_at (ties broken by offset): no COUNT(*), so a page costs the same at
+    100,000 rows as at 1,000, and it stays stable while new rows arrive."""
+
+    ordering = ("-created_at", "-id")

@@ -8,7 +8,7 @@ from accounts.throttles import PaymentRateThrottle
 from payme.errors import NotFound
 from payme.idempotency import run_idempotent
 from payme.openapi import error_responses
-from payme.pagination import DefaultPagination
+from payme.pagination import DefaultPagination, NewestFirstByTimeCursorPagination
 from sales import serializers as s
 from sales.selectors import product_get, products, sale_get, sales
 from sales.services import product_create, product_deactivate, product_update, sale_start
@@ -126,13 +126,13 @@ class SaleListApi(APIView):
             OpenApiParameter("phone", str),
         ],
         responses={200: s.SaleOut(many=True), **error_responses(400, 401, 403)},
-        summary="Sales, newest first",
+        summary="Sales, newest first (cursor-paginated: follow `next`)",
         tags=["sales"],
     )
     def get(self, request):
         query = s.SaleListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        paginator = DefaultPagination()
+        paginator = NewestFirstByTimeCursorPagination()
         page = paginator.paginate_queryset(sales(business=request.tenant.business, **query.validated_data), request, view=self)
         return paginator.get_paginated_response(s.SaleOut(page, many=True).data)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -33,11 +33,11 @@ def wallet_create(*, business) -> Wallet:
     return wallet
 
 
-def _locked_wallet(business) -> Wallet:
-    wallet = Wallet.objects.select_for_update().filter(business=business).first()
+def _locked_wallet(business_id: int) -> Wallet:
+    wallet = Wallet.objects.select_for_update().filter(business_id=business_id).first()
     if wallet is None:
-        Wallet.objects.get_or_create(business=business)
-        wallet = Wallet.objects.select_for_update().get(business=business)
+        Wallet.objects.get_or_create(business_id=business_id)
+        wallet = Wallet.objects.select_for_update().get(business_id=business_id)
     return wallet
 
 
@@ -46,7 +46,10 @@ def _post_entry(*, business, kind, tokens: int, cause, reference: str, descripti
     reference returns the first entry and changes nothing. Raises InsufficientTokens."""
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens <= 0:
         raise ValidationFailed("Tokens must be a positive whole number.", fields={"tokens": ["Must be > 0."]})
-    wallet = _locked_wallet(business)
+    business_id = getattr(business, "pk", business)
+    wallet = _locked_wallet(business_id)
+    # Every entry is written under its wallet's lock, so this check cannot race for the same
+    # wallet; the unique index on reference is the backstop (it would fail the transaction).
     existing = WalletEntry.objects.filter(reference=reference).first()
     if existing is not None:
         return existing
@@ -54,23 +57,17 @@ def _post_entry(*, business, kind, tokens: int, cause, reference: str, descripti
     if wallet.balance + delta < 0:
         raise InsufficientTokens(extra={"balance": wallet.balance, "required": tokens})
     Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + delta, updated_at=timezone.now())
-    try:
-        with transaction.atomic():
-            return WalletEntry.objects.create(
-                wallet=wallet,
-                business=business,
-                kind=kind,
-                tokens=tokens,
-                balance_after=wallet.balance + delta,
-                cause=cause,
-                reference=reference,
-                description=description[:255],
-                author=author,
-            )
-    except IntegrityError:
-        # Only reachable if the reference was inserted outside the wallet lock; undo our move.
-        Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") - delta)
-        return WalletEntry.objects.get(reference=reference)
+    return WalletEntry.objects.create(
+        wallet=wallet,
+        business_id=business_id,
+        kind=kind,
+        tokens=tokens,
+        balance_after=wallet.balance + delta,
+        cause=cause,
+        reference=reference,
+        description=description[:255],
+        author=author,
+    )
 
 
 def wallet_credit(*, business, tokens: int, cause: str, reference: str, description: str = "", author=None) -> WalletEntry:
@@ -125,7 +122,7 @@ def wallet_release(*, reference: str) -> TokenHold | None:
         hold = TokenHold.objects.select_for_update().filter(reference=reference).first()
         if hold is None or hold.status != TokenHold.Status.HELD:
             return hold
-        _post_entry(business=hold.business, kind=Kind.CREDIT, tokens=hold.tokens, cause=Cause.RELEASE, reference=f"release:{reference}", description="Sale fee hold released")
+        _post_entry(business=hold.business_id, kind=Kind.CREDIT, tokens=hold.tokens, cause=Cause.RELEASE, reference=f"release:{reference}", description="Sale fee hold released")
         hold.status = TokenHold.Status.RELEASED
         hold.save(update_fields=["status", "updated_at"])
         return hold
@@ -203,7 +200,7 @@ def on_topup_push_change(push: StkPush, previous_status: str) -> None:
         purchase.reason = ""
         purchase.mpesa_receipt = push.mpesa_receipt or ""
         _post_entry(
-            business=purchase.business,
+            business=purchase.business_id,
             kind=Kind.CREDIT,
             tokens=purchase.tokens,
             cause=Cause.PURCHASE,
@@ -214,7 +211,7 @@ def on_topup_push_change(push: StkPush, previous_status: str) -> None:
         purchase.reason = f"Held for review: {push.review_reason}"
     else:
         purchase.reason = outcomes.reason_for(push.result_code, push.result_desc)
-    purchase.save()
+    purchase.save(update_fields=["status", "completed_at", "reason", "mpesa_receipt", "updated_at"])
 
 
 def wallet_credentials_for_push(push: StkPush):

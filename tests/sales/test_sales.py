@@ -312,13 +312,13 @@ def test_sales_list_filters_and_cross_tenant(till_owner, cashier, make_owner, da
         api.post("/api/sales/payment", {"phone": phone, "amount": 10}, format="json")
     first = Sale.objects.order_by("id").first().push
     post_callback(Client(), first, success_callback(first))
-    assert client_for(cashier).get("/api/sales").json()["count"] == 2
+    assert len(client_for(cashier).get("/api/sales").json()["results"]) == 2
     assert [s["status"] for s in api.get("/api/sales?status=paid").json()["results"]] == ["paid"]
-    assert api.get("/api/sales?phone=0712345678").json()["count"] == 1
-    assert api.get("/api/sales?date_from=2000-01-01&date_to=2000-01-02").json()["count"] == 0
+    assert len(api.get("/api/sales?phone=0712345678").json()["results"]) == 1
+    assert api.get("/api/sales?date_from=2000-01-01&date_to=2000-01-02").json()["results"] == []
     assert api.get("/api/sales?status=bogus").status_code == 400
     stranger = client_for(make_owner())
-    assert stranger.get("/api/sales").json()["count"] == 0
+    assert stranger.get("/api/sales").json()["results"] == []
     assert stranger.get(f"/api/sales/{Sale.objects.first().public_id}").status_code == 404
 
 
@@ -343,7 +343,7 @@ def test_listing_fifty_sales_costs_the_same_queries_as_five(till_owner, products
     make(45)
     with CaptureQueriesContext(connection) as fifty:
         assert len(api.get("/api/sales?page_size=100").json()["results"]) == 50
-    assert len(fifty) == len(five) == 3  # count, sales (with push), items (with products)
+    assert len(fifty) == len(five) == 2  # sales (with push), items (with products); no COUNT(*)
     assert SaleItem.objects.count() == 100
 
 

@@ -1,0 +1,293 @@
+#!/usr/bin/env python
+"""PayMe benchmarks: gunicorn on PostgreSQL and Redis, measured against a no-op Django view.
+
+    .venv/bin/python bench/run.py [--seconds 8] [--connections 16] [--workers 2]
+
+Creates a fresh PostgreSQL database (payme_bench), serves the app with gunicorn, starts a
+zero-latency fake Daraja on loopback, and measures each scenario in the same run:
+
+  noop               GET /bench/noop — the physical limit of this stack on this machine
+  callback           POST unique success callbacks (each credits a wallet once)
+  callback_dup       POST the same, already-applied success callback
+  wallet_read        GET /api/wallet with a JWT
+  sale_start         POST /api/sales/payment (ad-hoc; one STK push each, fake Daraja)
+  list_1k, list_100k GET /api/sales for a business with 1,000 and with 100,000 sales
+
+It prints req/s, p50, p99 and each scenario's ratio to the no-op view. The load generator is
+a threaded Python client on the same machine, so absolute numbers are lower than with wrk; the
+ratios are what matter, since every scenario pays the same client cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_PORT = 8811
+FAKE_DARAJA_PORT = 8812
+DB_NAME = "payme_bench"
+PG = "postgres://postgres@127.0.0.1:5432"
+
+ENV = {
+    "DJANGO_SETTINGS_MODULE": "payme.settings",
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-secret-key-" + "x" * 40,
+    "ALLOWED_HOSTS": "*",
+    "SECURE_SSL_REDIRECT": "0",
+    "DATABASE_URL": f"{PG}/{DB_NAME}",
+    "CACHE_URL": "redis://127.0.0.1:6379/7",
+    "FIELD_ENCRYPTION_KEYS": "Qar_LhEW_wMWDUxb7LAiq1MwXL4kzMuUIYl5iIWc_5I=",
+    "MPESA_ENV": "sandbox",
+    "MPESA_BASE_URL": f"http://127.0.0.1:{FAKE_DARAJA_PORT}",
+    "MPESA_CONSUMER_KEY": "bench-key",
+    "MPESA_CONSUMER_SECRET": "bench-secret",
+    "MPESA_PASSKEY_WALLET": "bench-wallet-passkey",
+    "MPESA_CALLBACK_URL": "https://pay.example.co.ke/api/daraja/callback",
+    "PAYMENT_THROTTLE_RATE": "1000000/min",
+    "MPESA_PROMPT_LOCK_SECONDS": "90",
+    "BENCH_NOOP_VIEW": "1",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+# --- Fake Daraja: answers instantly ------------------------------------------------------------
+
+
+class FakeDaraja(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self, body: dict):
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802
+        self._answer({"access_token": "bench-token", "expires_in": "3599"})
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._answer({
+            "MerchantRequestID": secrets.token_hex(8),
+            "CheckoutRequestID": "ws_CO_" + secrets.token_hex(12),
+            "ResponseCode": "0",
+            "ResponseDescription": "Success. Request accepted for processing",
+            "CustomerMessage": "Success. Request accepted for processing",
+        })
+
+    def log_message(self, *args):
+        pass
+
+
+# --- Data ----------------------------------------------------------------------------------------
+
+
+def prepare(n_callbacks: int):
+    subprocess.run(["psql", PG + "/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB_NAME}"], check=True)
+    subprocess.run(["psql", PG + "/postgres", "-qc", f"CREATE DATABASE {DB_NAME}"], check=True)
+    subprocess.run(["redis-cli", "-n", "7", "flushdb"], check=True, capture_output=True)
+    os.environ.update(ENV)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from accounts.services import business_sign_up
+    from mpesa.models import StkPush
+    from payment_configs.services import payment_config_setup
+    from sales.models import Sale
+    from wallet.models import TokenPurchase
+
+    def business(n):
+        membership = business_sign_up(email=f"bench{n}@example.com", password="Bench-pass-123", full_name="Bench", business_name=f"Bench {n}", phone="254708374149")
+        payment_config_setup(business=membership.business, method="till", shortcode="7654321", till_number="1234567", passkey="bench", account_reference="BENCH")
+        return membership
+
+    main, small, large = business(1), business(2), business(3)
+    pushes = [
+        StkPush(business=main.business, purpose="wallet_topup", environment="sandbox", shortcode="650880", party_b="650880",
+                transaction_type="CustomerPayBillOnline", amount=10, phone="254708374149", account_reference="37605544",
+                description="PayMe tokens", callback_token=secrets.token_hex(32), checkout_request_id=f"ws_CO_BENCH{i:08d}", status="pending")
+        for i in range(n_callbacks + 1)
+    ]
+    StkPush.objects.bulk_create(pushes, batch_size=2000)
+    pushes = list(StkPush.objects.filter(business=main.business).order_by("id"))
+    TokenPurchase.objects.bulk_create([TokenPurchase(business=main.business, push=p, amount=10, tokens=10, phone=p.phone) for p in pushes], batch_size=2000)
+
+    def sales(membership, count):
+        batch = [Sale(business=membership.business, phone="254712345678", amount=100 + i % 500, account_reference="BENCH", description="Bench", status="paid") for i in range(count)]
+        Sale.objects.bulk_create(batch, batch_size=5000)
+
+    sales(small, 1_000)
+    sales(large, 100_000)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    token = lambda m: str(RefreshToken.for_user(m.user).access_token)  # noqa: E731
+    return {
+        "callbacks": [(p.callback_token, p.checkout_request_id) for p in pushes],
+        "main_token": token(main),
+        "small_token": token(small),
+        "large_token": token(large),
+    }
+
+
+def callback_body(checkout_id: str, receipt: str) -> bytes:
+    return json.dumps({"Body": {"stkCallback": {
+        "MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": checkout_id, "ResultCode": 0,
+        "ResultDesc": "The service request is processed successfully.",
+        "CallbackMetadata": {"Item": [
+            {"Name": "Amount", "Value": 10.00}, {"Name": "MpesaReceiptNumber", "Value": receipt},
+            {"Name": "Balance"}, {"Name": "TransactionDate", "Value": 20251122102115}, {"Name": "PhoneNumber", "Value": 254708374149},
+        ]},
+    }}}).encode()
+
+
+# --- Load generator ----------------------------------------------------------------------------
+
+
+def measure(make_request, seconds: float, connections: int):
+    """make_request(i) -> (method, path, body, headers). Returns (req/s, p50 ms, p99 ms, errors)."""
+    latencies, errors, counter = [], [0], [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", APP_PORT, timeout=30)
+        local = []
+        while time.monotonic() < stop_at:
+            with lock:
+                i = counter[0]
+                counter[0] += 1
+            request = make_request(i)
+            if request is None:
+                break
+            method, path, body, headers = request
+            started = time.perf_counter()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status >= 400:
+                    with lock:
+                        errors[0] += 1
+            except (OSError, http.client.HTTPException):
+                with lock:
+                    errors[0] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", APP_PORT, timeout=30)
+                continue
+            local.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(local)
+
+    began = time.monotonic()
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - began
+    if not latencies:
+        return 0.0, 0.0, 0.0, errors[0]
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000, p99 * 1000, errors[0]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    fake = ThreadingHTTPServer(("127.0.0.1", FAKE_DARAJA_PORT), FakeDaraja)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    print("preparing data (fresh PostgreSQL database, 100,000 sales)…", flush=True)
+    data = prepare(n_callbacks=int(args.seconds * 3000))
+
+    env = {**os.environ, **ENV}
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "payme.wsgi", "-b", f"127.0.0.1:{APP_PORT}", "-w", str(args.workers),
+         "-k", "gthread", "--threads", str(args.threads), "--keep-alive", "30", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    try:
+        for _ in range(100):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", APP_PORT, timeout=2)
+                conn.request("GET", "/bench/noop")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        json_headers = {"Content-Type": "application/json"}
+        callbacks = data["callbacks"]
+        dup_token, dup_checkout = callbacks[-1]
+        dup_body = callback_body(dup_checkout, "DUPRECEIPT")
+        # Apply the duplicate's first delivery before measuring duplicates.
+        conn = http.client.HTTPConnection("127.0.0.1", APP_PORT)
+        conn.request("POST", f"/api/daraja/callback/{dup_token}/", body=dup_body, headers=json_headers)
+        conn.getresponse().read()
+
+        def auth(token):
+            return {"Authorization": f"Bearer {token}", **json_headers}
+
+        scenarios = {
+            "noop": lambda i: ("GET", "/bench/noop", None, {}),
+            "callback": lambda i: (
+                ("POST", f"/api/daraja/callback/{callbacks[i][0]}/", callback_body(callbacks[i][1], f"R{i:09d}"), json_headers)
+                if i < len(callbacks) - 1 else None
+            ),
+            "callback_dup": lambda i: ("POST", f"/api/daraja/callback/{dup_token}/", dup_body, json_headers),
+            "wallet_read": lambda i: ("GET", "/api/wallet", None, auth(data["main_token"])),
+            "sale_start": lambda i: ("POST", "/api/sales/payment", json.dumps({"phone": f"2547{i:08d}", "amount": 100}).encode(), auth(data["main_token"])),
+            "list_1k": lambda i: ("GET", "/api/sales", None, auth(data["small_token"])),
+            "list_100k": lambda i: ("GET", "/api/sales", None, auth(data["large_token"])),
+        }
+        results = {}
+        for name, make in scenarios.items():
+            measure(make if name not in ("callback", "sale_start") else scenarios["noop"], 1, args.connections)  # warm-up
+            results[name] = measure(make, args.seconds, args.connections)
+            rps, p50, p99, errors = results[name]
+            print(f"  measured {name:<13} {rps:8.0f} req/s", flush=True)
+    finally:
+        server.terminate()
+        server.wait(10)
+        fake.shutdown()
+
+    noop = results["noop"][0]
+    targets = {"callback": 0.25, "callback_dup": 0.5, "wallet_read": 0.4, "sale_start": 0.20}
+    print()
+    print(f"gunicorn {args.workers} workers x {args.threads} threads, {args.connections} connections, {args.seconds:.0f} s each, {os.cpu_count()} cores")
+    print(f"{'scenario':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x noop':>9}{'target':>9}{'errors':>8}")
+    for name, (rps, p50, p99, errors) in results.items():
+        ratio = rps / noop if noop else 0
+        target = f">={targets[name]:.2f}" if name in targets else ""
+        print(f"{name:<14}{rps:9.0f}{p50:9.1f}{p99:9.1f}{ratio:9.2f}{target:>9}{errors:8d}")
+    if results["list_1k"][0]:
+        print(f"list_100k / list_1k time ratio: {results['list_1k'][0] / max(results['list_100k'][0], 1e-9):.2f} (target <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()
