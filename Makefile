@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export DJANGO_SETTINGS_MODULE := payme.settings
+
 
 # make run: development defaults (DEBUG, simulator). Any of these can be overridden in .env or
 # the environment.
@@ -33,7 +33,7 @@ serve: demo
 run: serve
 
 test: install
-	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --ds=payme.settings_test $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
