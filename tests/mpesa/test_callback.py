@@ -14,7 +14,7 @@ from mpesa.services import PushResult, stk_push_apply_result
 from tests.conftest import failure_callback, post_callback, success_callback
 from wallet.models import Wallet, WalletEntry
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "daraja" / "payloads"
+PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "daraja"
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
