@@ -26,6 +26,17 @@ PASSKEY = "SENTINEL-PASSKEY-7f3a9c"
 SECRET = "SENTINEL-CONSUMER-SECRET-91be"
 KEY = "SENTINEL-CONSUMER-KEY-55aa"
 TILL = {"method": "till", "shortcode": "7654321", "till_number": "1234567", "passkey": PASSKEY, "account_reference": "SHOP1", "account_name": "Shop"}
+
+
+@pytest.fixture(autouse=True)
+def _sentinels_never_logged(caplog):
+    """Every log line any test here produces, at every level, is free of the secrets."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    for sentinel in (PASSKEY, SECRET, KEY):
+        assert sentinel not in caplog.text
+
+
 PAYBILL = {"method": "paybill", "shortcode": "600100", "passkey": PASSKEY, "account_reference": "ACC1", "account_name": "Paybill"}
 
 

@@ -294,3 +294,15 @@ def test_sixteen_parallel_identical_success_callbacks_thirty_trials_credit_once(
         run_parallel(16, lambda p=purchase.push, b=body: post_callback(Client(), p, b))
         assert WalletEntry.objects.filter(reference=f"purchase:{purchase.public_id}").count() == 1
     assert Wallet.objects.get(business=owner.business).balance == 210
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgres_refuses_raw_updates_and_deletes_of_ledger_rows(owner):
+    from django.db import InternalError, connection
+
+    entry = wallet_credit(business=owner.business, tokens=5, cause="adjustment", reference="raw")
+    for sql in ("UPDATE wallet_walletentry SET tokens = 50 WHERE id = %s", "DELETE FROM wallet_walletentry WHERE id = %s"):
+        with pytest.raises(InternalError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [entry.pk])
+    assert WalletEntry.objects.get(pk=entry.pk).tokens == 5
