@@ -36,3 +36,17 @@ _DESCRIPTIONS = {
 
 def error_responses(*codes):
     return {code: OpenApiResponse(ErrorBody, description=_DESCRIPTIONS[code]) for code in codes}
+
+
+def paginated(serializer_class, *, cursor=False):
+    """The page envelope our lists return, for the schema: page-number lists carry ``count``;
+    cursor lists only ``next``/``previous``."""
+    fields = {
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer_class(many=True),
+    }
+    if not cursor:
+        fields = {"count": serializers.IntegerField(), **fields}
+    base = serializer_class.__name__.removesuffix("Out")
+    return inline_serializer(name=f"{base}{'Cursor' if cursor else ''}Page", fields=fields)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -31,6 +32,7 @@ if getattr(settings, "BENCH_NOOP_VIEW", False):
     urlpatterns.append(path("bench/noop", noop))
 
 
+@csrf_exempt
 def not_found(request, exception=None):
     return JsonResponse(error_body("not_found", "Not found."), status=404)
 
@@ -38,6 +40,9 @@ def not_found(request, exception=None):
 def server_error(request):
     return JsonResponse(error_body("internal_error", "Something went wrong on our side. It has been logged."), status=500)
 
+
+# Unknown API paths answer JSON in every mode (DEBUG's technical 404 page is HTML).
+urlpatterns.append(re_path(r"^api/", not_found))
 
 handler404 = not_found
 handler500 = server_error

@@ -1,3 +1,4 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -7,7 +8,7 @@ from accounts.permissions import IsBusinessMember, OwnerWritesMemberReads
 from accounts.throttles import PaymentRateThrottle
 from payme.errors import NotFound
 from payme.idempotency import run_idempotent
-from payme.openapi import error_responses
+from payme.openapi import error_responses, paginated
 from payme.pagination import DefaultPagination, NewestFirstByTimeCursorPagination
 from sales import serializers as s
 from sales.selectors import product_get, products, sale_get, sales
@@ -20,7 +21,8 @@ class ProductListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("search", str, description="Part of the name or SKU.")],
-        responses={200: s.ProductOut(many=True), **error_responses(400, 401, 403)},
+        responses={200: paginated(s.ProductOut), **error_responses(400, 401, 403)},
+        operation_id="products_list",
         summary="Products (owners and cashiers)",
         tags=["products"],
     )
@@ -52,6 +54,7 @@ class ProductListApi(APIView):
         return Response(s.ProductOut(product).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(parameters=[OpenApiParameter("product_id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
 class ProductDetailApi(APIView):
     permission_classes = [OwnerWritesMemberReads]
 
@@ -125,7 +128,8 @@ class SaleListApi(APIView):
             OpenApiParameter("date_to", str, description="YYYY-MM-DD (Nairobi time)"),
             OpenApiParameter("phone", str),
         ],
-        responses={200: s.SaleOut(many=True), **error_responses(400, 401, 403)},
+        responses={200: paginated(s.SaleOut, cursor=True), **error_responses(400, 401, 403)},
+        operation_id="sales_list",
         summary="Sales, newest first (cursor-paginated: follow `next`)",
         tags=["sales"],
     )
@@ -137,6 +141,7 @@ class SaleListApi(APIView):
         return paginator.get_paginated_response(s.SaleOut(page, many=True).data)
 
 
+@extend_schema(parameters=[OpenApiParameter("sale_id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
 class SaleDetailApi(APIView):
     permission_classes = [IsBusinessMember]
 

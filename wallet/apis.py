@@ -1,4 +1,5 @@
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -8,7 +9,7 @@ from accounts.permissions import IsBusinessOwner
 from accounts.throttles import PaymentRateThrottle
 from payme.errors import NotFound
 from payme.idempotency import run_idempotent
-from payme.openapi import error_responses
+from payme.openapi import error_responses, paginated
 from payme.pagination import DefaultPagination, NewestFirstCursorPagination
 from wallet import serializers as s
 from wallet.selectors import token_purchase_get, token_purchases, wallet_entries, wallet_for
@@ -52,7 +53,7 @@ class PurchaseInitiateApi(APIView):
 class PurchaseListApi(APIView):
     permission_classes = [IsBusinessOwner]
 
-    @extend_schema(responses={200: s.PurchaseOut(many=True), **error_responses(401, 403)}, summary="Token purchases, newest first", tags=["wallet"])
+    @extend_schema(responses={200: paginated(s.PurchaseOut), **error_responses(401, 403)}, operation_id="wallet_payment_list", summary="Token purchases, newest first", tags=["wallet"])
     def get(self, request):
         paginator = DefaultPagination()
         page = paginator.paginate_queryset(
@@ -61,6 +62,7 @@ class PurchaseListApi(APIView):
         return paginator.get_paginated_response(s.PurchaseOut(page, many=True).data)
 
 
+@extend_schema(parameters=[OpenApiParameter("purchase_id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
 class PurchaseDetailApi(APIView):
     permission_classes = [IsBusinessOwner]
 
@@ -94,7 +96,8 @@ class WalletEntriesApi(APIView):
     permission_classes = [IsBusinessOwner]
 
     @extend_schema(
-        responses={200: s.EntryOut(many=True), **error_responses(401, 403)},
+        responses={200: paginated(s.EntryOut, cursor=True), **error_responses(401, 403)},
+        operation_id="wallet_entries_list",
         summary="Ledger entries, newest first (cursor-paginated: stable while new entries arrive)",
         tags=["wallet"],
     )
