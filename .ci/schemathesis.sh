@@ -21,4 +21,4 @@ TOKEN=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/auth/sign-in" -H 'Content-T
   -H "Authorization: Bearer $TOKEN" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --max-examples "${ST_MAX_EXAMPLES:-15}" --request-timeout 20 --seed 20261122 --exclude-path-regex '^/api/auth/sign-out' \
-  || { echo "--- server log"; tail -50 "$WORK/server.log"; exit 1; }
+  || { echo "--- server errors"; grep -B2 -A40 Traceback "$WORK/server.log" | tail -120; exit 1; }

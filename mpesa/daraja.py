@@ -168,8 +168,8 @@ def validate_stk_request(req: StkPushRequest) -> None:
         raise DarajaInvalidRequest("TransactionType", "must be CustomerPayBillOnline or CustomerBuyGoodsOnline")
     if req.transaction_type == rules.PAYBILL and str(req.party_b) != str(req.shortcode):
         raise DarajaInvalidRequest("PartyB", "must equal BusinessShortCode for a paybill")
-    if not req.passkey:
-        raise DarajaInvalidRequest("Password", "no passkey configured")
+    if not req.passkey or not req.passkey.isascii():
+        raise DarajaInvalidRequest("Password", "the passkey is missing or not ASCII")
     if not req.account_reference or len(req.account_reference) > rules.ACCOUNT_REFERENCE_MAX:
         raise DarajaInvalidRequest("AccountReference", "must be 1 to 12 characters")
     if not req.description or len(req.description) > rules.TRANSACTION_DESC_MAX:
@@ -233,7 +233,10 @@ class DarajaClient:
             )
             chunks, size = [], 0
             try:
-                for chunk in response.iter_content(8192):
+                # read1 returns what one recv brings, so the deadline is checked between small
+                # reads: a body trickled a byte at a time cannot hold the worker past the budget
+                # (iter_content(8192) would wait for 8 KiB or the end of the body).
+                while chunk := response.raw.read1(8192, decode_content=True):
                     chunks.append(chunk)
                     size += len(chunk)
                     if size > MAX_BODY_BYTES:
@@ -262,6 +265,8 @@ class DarajaClient:
         return f"daraja:token:{self.environment}:{self.credentials.key_hash}"
 
     def _fetch_token(self) -> tuple[str, int]:
+        if not (self.credentials.consumer_key.isascii() and self.credentials.consumer_secret.isascii()):
+            raise DarajaInvalidRequest("Credentials", "consumer key and secret must be ASCII")
         status, body, _ = self._send(
             "GET",
             OAUTH_PATH,

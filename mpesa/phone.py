@@ -7,7 +7,7 @@ so M-Pesa itself rejects numbers that are not on it (REFERENCE.md section 9).
 import re
 
 _SEPARATORS = re.compile(r"[\s\-().]")
-_VALID = re.compile(r"^254[17]\d{8}$")
+_VALID = re.compile(r"^254[17][0-9]{8}$")
 
 
 class InvalidPhone(ValueError):

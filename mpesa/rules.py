@@ -7,9 +7,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 FORBIDDEN_CALLBACK_WORDS = ("mpesa", "m-pesa", "safaricom", "query", "sql", "exe", "cmd")
 ACCOUNT_REFERENCE_MAX = 12
 TRANSACTION_DESC_MAX = 13
-SHORTCODE_RE = re.compile(r"^\d{5,7}$")
-TIMESTAMP_RE = re.compile(r"^\d{14}$")
-PHONE_RE = re.compile(r"^254[17]\d{8}$")
+SHORTCODE_RE = re.compile(r"^[0-9]{5,7}$")
+TIMESTAMP_RE = re.compile(r"^[0-9]{14}$")
+PHONE_RE = re.compile(r"^254[17][0-9]{8}$")
 PAYBILL = "CustomerPayBillOnline"
 BUY_GOODS = "CustomerBuyGoodsOnline"
 

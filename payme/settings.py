@@ -91,8 +91,11 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
-    # Wait for the write lock instead of failing at once when two threads write together.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Wait for the write lock instead of failing at once when two threads write together, and
+    # take it at BEGIN: a deferred transaction that upgrades from reader to writer gets
+    # "database is locked" immediately, without waiting (the simulator's callbacks and the
+    # runserver threads write at the same time).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -41,8 +41,11 @@ class PaymentConfigAdminForm(forms.ModelForm):
             self.add_error("till_number", "A paybill has no till number.")
         import re
 
-        if data.get("shortcode") and not re.fullmatch(r"\d{5,7}", data["shortcode"]):
+        if data.get("shortcode") and not re.fullmatch(r"[0-9]{5,7}", data["shortcode"]):
             self.add_error("shortcode", "Must be 5 to 7 digits.")
+        for name in SECRET_NAMES:
+            if data.get(name) and not re.fullmatch(r"[!-~]{1,255}", data[name]):
+                self.add_error(name, "Printable ASCII without spaces, as Safaricom issues it.")
         if data.get("account_reference") and not re.fullmatch(r"[A-Za-z0-9]{1,12}", data["account_reference"]):
             self.add_error("account_reference", "Must be 1 to 12 letters and digits.")
         return data

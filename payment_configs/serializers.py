@@ -8,20 +8,30 @@ REFERENCE_MESSAGE = "Must be 1 to 12 letters and digits."
 
 
 def _shortcode_field(**kwargs):
-    return serializers.RegexField(r"^\d{5,7}$", max_length=7, error_messages={"invalid": DIGITS_MESSAGE}, **kwargs)
+    return serializers.RegexField(r"^[0-9]{5,7}$", max_length=7, error_messages={"invalid": DIGITS_MESSAGE}, **kwargs)
+
+
+SECRET_RE = r"^[!-~]{1,255}$"
+SECRET_MESSAGE = "Printable ASCII without spaces, as Safaricom issues it."
+
+
+def _secret_field(**kwargs):
+    # Safaricom's passkeys and consumer keys are ASCII; anything else cannot even be sent in a
+    # Basic-auth header, so it is refused here rather than failing at Daraja time.
+    return serializers.RegexField(SECRET_RE, max_length=255, write_only=True, error_messages={"invalid": SECRET_MESSAGE}, **kwargs)
 
 
 class PaymentConfigInput(serializers.Serializer):
     method = serializers.ChoiceField(choices=PaymentConfig.Method.choices)
     shortcode = _shortcode_field(help_text="Paybill number, or the till's store number (used for the Password).")
     till_number = _shortcode_field(required=False, allow_blank=True, help_text="Required for a till; omit for a paybill.")
-    passkey = serializers.CharField(max_length=255, write_only=True, trim_whitespace=True)
+    passkey = _secret_field()
     account_reference = serializers.RegexField(
         r"^[A-Za-z0-9]{1,12}$", max_length=12, error_messages={"invalid": REFERENCE_MESSAGE}
     )
     account_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    consumer_key = serializers.CharField(max_length=255, required=False, allow_blank=True, write_only=True)
-    consumer_secret = serializers.CharField(max_length=255, required=False, allow_blank=True, write_only=True)
+    consumer_key = _secret_field(required=False, allow_blank=True)
+    consumer_secret = _secret_field(required=False, allow_blank=True)
 
     def validate(self, attrs):
         return validate_method_rules(attrs)

@@ -294,3 +294,21 @@ def test_admin_edit_with_blank_passkey_keeps_it(owner):
     assert response.status_code == 302, response.content.decode()[:2000]
     config.refresh_from_db()
     assert config.account_reference == "SHOP2" and config.passkey.reveal() == PASSKEY
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"consumer_key": "ключ", "consumer_secret": "秘密"}, "consumer_key"),
+        ({"passkey": "pässkey€"}, "passkey"),
+        ({"passkey": "has space"}, "passkey"),
+        ({"shortcode": "١٢٣٤٥"}, "shortcode"),
+    ],
+)
+def test_non_ascii_secrets_and_non_latin_digits_are_refused(owner, change, field):
+    setup_till(owner.business, passkey=PASSKEY)
+    response = client_for(owner).patch("/api/payment-config", change, format="json")
+    assert response.status_code == 400 and field in error_of(response)["fields"]
+    config = PaymentConfig.objects.get()
+    assert config.passkey.reveal() == PASSKEY and config.shortcode == "7654321" and not config.consumer_key
