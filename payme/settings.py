@@ -103,6 +103,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Local memory by default; Redis (CACHE_URL=redis://127.0.0.1:6379/0) whenever more than one
 # process serves the app: the Daraja token and its refresh lock must be shared by all workers.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://payme")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "payme.cache.PaymeRedisCache"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
