@@ -35,6 +35,7 @@ from payme.errors import ApplicationError, Conflict, UpstreamError
 logger = logging.getLogger(__name__)
 
 Status = StkPush.Status
+PROMPT_LOCK_NAMESPACE = 0x5041  # "PA": advisory-lock namespace for one-prompt-per-phone
 
 
 # --- Registry (explicit, not signals) ---------------------------------------------------------
@@ -138,7 +139,15 @@ def callback_url_for(push: StkPush) -> str:
 
 
 def stk_push_assert_no_live_prompt(*, phone: str) -> None:
-    """Daraja locks a subscriber while a prompt is live; refuse a second one early and clearly."""
+    """Daraja locks a subscriber while a prompt is live; refuse a second one early and clearly.
+
+    Call it inside the transaction that creates the push. On PostgreSQL a transaction-scoped
+    advisory lock per phone makes check-then-insert atomic (a concurrent second request waits,
+    then sees the first push); SQLite transactions already BEGIN IMMEDIATE, one writer at a time.
+    """
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [PROMPT_LOCK_NAMESPACE, int(phone[3:])])
     since = timezone.now() - timedelta(seconds=settings.MPESA_PROMPT_LOCK_SECONDS)
     if StkPush.objects.filter(phone=phone, status__in=StkPush.OPEN_STATUSES, created_at__gte=since).exists():
         raise PromptInProgress()

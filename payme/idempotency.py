@@ -12,7 +12,7 @@ import json
 from django.db import IntegrityError, transaction
 from rest_framework.response import Response
 
-from payme.errors import ApplicationError, Conflict, UnprocessableEntity, ValidationFailed
+from payme.errors import ApplicationError, Conflict, UnprocessableEntity, ValidationFailed, error_body
 from payme.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -62,8 +62,6 @@ def run_idempotent(request, *, business, scope, handler):
     try:
         response = handler()
     except ApplicationError as exc:
-        from payme.errors import error_body
-
         body = error_body(exc.code, exc.message, exc.fields, **exc.extra)
         _complete(record, exc.status_code, body)
         raise

@@ -369,3 +369,18 @@ def test_ten_parallel_carts_for_the_last_three_units(make_owner, daraja):
     assert stock(product) == 1
     run_parallel(8, lambda: post_callback(Client(), sales[1].push, success_callback(sales[1].push)))
     assert stock(product) == 1 and Sale.objects.get(pk=sales[1].pk).status == "paid"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_starts_to_one_phone_send_one_prompt(make_owner, daraja):
+    from sales.services import sale_start
+
+    owner = make_owner()
+    setup_till(owner.business)
+    for _ in range(10):
+        accept_push(daraja)
+    results = run_parallel(10, lambda: sale_start(business=owner.business, phone="254712121212", amount=10))
+    codes = sorted(getattr(r, "code", "ok") for r in results)
+    assert codes == ["ok"] + ["prompt_in_progress"] * 9
+    assert StkPush.objects.filter(phone="254712121212").count() == 1
