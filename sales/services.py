@@ -86,6 +86,16 @@ def product_update(*, business, product_id, changes: dict, author=None) -> Produ
     return product
 
 
+def product_restock(*, product_pk: int, delta: int, author=None) -> Product:
+    """Add (or, negative, remove) units under the product's row lock, as a stock movement.
+    Raises ValidationFailed when removing more than is in stock."""
+    with transaction.atomic():
+        product = Product.objects.select_for_update().get(pk=product_pk)
+        if delta and _move_stock(product=product, delta=delta, reason=StockMovement.Reason.ADJUST, reference=f"adjust:{uuid.uuid4()}", author=author) is None:
+            raise ValidationFailed(f"Only {product.stock} in stock.", fields={"stock_change": [f"Only {product.stock} in stock."]})
+    return product
+
+
 def product_deactivate(*, business, product_id) -> None:
     updated = Product.objects.filter(business=business, public_id=product_id).update(is_active=False, updated_at=timezone.now())
     if not updated:

@@ -73,3 +73,38 @@ def test_another_business_products_are_404(owner, make_owner):
     assert stranger.delete(f"/api/products/{pid}").status_code == 404
     assert stranger.get("/api/products").json()["count"] == 0
     assert Product.objects.get().price == 230 and Product.objects.get().is_active
+
+
+@pytest.mark.django_db
+def test_owner_restocks_in_the_admin_through_stock_movements(owner, make_owner):
+    from django.test import Client
+
+    web = Client()
+    web.force_login(owner.user)
+    response = web.post("/admin/sales/product/add/", {"name": "Sugar", "sku": "SUG", "price": 180, "is_active": "on", "stock_change": 12})
+    assert response.status_code == 302, response.content.decode()[:1500]
+    product = Product.objects.get()
+    assert (product.business, product.stock) == (owner.business, 12)
+    web.post(f"/admin/sales/product/{product.pk}/change/", {"name": "Sugar", "sku": "SUG", "price": 180, "is_active": "on", "stock_change": -5})
+    refused = web.post(f"/admin/sales/product/{product.pk}/change/", {"name": "Sugar", "sku": "SUG", "price": 180, "is_active": "on", "stock_change": -50})
+    assert refused.status_code == 200
+    product.refresh_from_db()
+    assert product.stock == 7
+    assert list(StockMovement.objects.order_by("id").values_list("reason", "delta")) == [("adjust", 12), ("adjust", -5)]
+    other = make_owner()
+    other_web = Client()
+    other_web.force_login(other.user)
+    assert other_web.get(f"/admin/sales/product/{product.pk}/change/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_admin_duplicate_sku_is_a_form_error_not_a_crash(owner):
+    from django.test import Client
+
+    product_create = __import__("sales.services", fromlist=["product_create"]).product_create
+    product_create(business=owner.business, name="Sugar", sku="SUG", price=180)
+    web = Client()
+    web.force_login(owner.user)
+    response = web.post("/admin/sales/product/add/", {"name": "Sugar 2", "sku": "SUG", "price": 100, "is_active": "on"})
+    assert response.status_code == 200 and "already exists" in response.content.decode()
+    assert Product.objects.count() == 1
