@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from mpesa import outcomes
@@ -373,12 +374,12 @@ def stk_push_query(*, push: StkPush):
 
 
 def _claim_for_query(push: StkPush, now) -> bool:
-    """Conditional update so concurrent reconcilers never query the same push at once."""
-    return bool(
-        StkPush.objects.filter(pk=push.pk, last_queried_at=push.last_queried_at).update(last_queried_at=now)
-        if push.last_queried_at
-        else StkPush.objects.filter(pk=push.pk, last_queried_at__isnull=True).update(last_queried_at=now)
-    )
+    """Conditional update so concurrent reconcilers never query the same push: the claim only
+    succeeds if nobody queried it within MPESA_QUERY_INTERVAL_SECONDS (Daraja also throttles
+    eager polling with spike arrests, so this is the polling pace too)."""
+    cutoff = now - timedelta(seconds=settings.MPESA_QUERY_INTERVAL_SECONDS)
+    due = Q(last_queried_at__isnull=True) | Q(last_queried_at__lt=cutoff)
+    return bool(StkPush.objects.filter(due, pk=push.pk).update(last_queried_at=now))
 
 
 def stk_push_reconcile(*, older_than_seconds: int | None = None, expire_after_seconds: int | None = None, limit: int = 500) -> dict:

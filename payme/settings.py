@@ -235,6 +235,8 @@ MPESA_MAX_AMOUNT = env.int("MPESA_MAX_AMOUNT", default=250_000)
 MPESA_PENDING_EXPIRY_SECONDS = env.int("MPESA_PENDING_EXPIRY_SECONDS", default=180)
 # Reconciliation leaves younger pushes alone: the callback usually arrives within seconds.
 MPESA_RECONCILE_AFTER_SECONDS = env.int("MPESA_RECONCILE_AFTER_SECONDS", default=45)
+# A push is queried at most once per interval, whatever the number of reconcilers running.
+MPESA_QUERY_INTERVAL_SECONDS = env.int("MPESA_QUERY_INTERVAL_SECONDS", default=20)
 # Daraja locks a subscriber while a prompt is live; we refuse a second prompt to the same
 # phone for this long instead of provoking "Unable to lock subscriber".
 MPESA_PROMPT_LOCK_SECONDS = env.int("MPESA_PROMPT_LOCK_SECONDS", default=90)

@@ -178,3 +178,23 @@ def test_sixteen_threads_same_success_callback_thirty_trials_handler_runs_once(m
         assert WalletEntry.objects.filter(reference=f"purchase:{purchase.public_id}").count() == 1
         assert CallbackDelivery.objects.filter(push=purchase.push, outcome="applied").count() == 1
     assert Wallet.objects.get(business=owner.business).balance == 300
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reconcilers_query_each_push_once(make_owner, daraja):
+    from mpesa.services import stk_push_reconcile
+    from tests.conftest import accept_push
+    from wallet.services import token_purchase_start
+
+    owner = make_owner()
+    for i in range(12):
+        accept_push(daraja)
+        token_purchase_start(business=owner.business, phone=f"2547155{i:05d}", amount=5)
+    StkPush.objects.update(created_at=timezone.now() - timedelta(seconds=120))
+    for _ in range(12):
+        still_processing(daraja)
+    results = run_parallel(4, lambda: stk_push_reconcile(older_than_seconds=60, expire_after_seconds=600))
+    assert sum(r["checked"] for r in results) == 12
+    assert sum(r["skipped"] for r in results) + 12 == sum(r["checked"] + r["skipped"] for r in results)
+    assert len([c for c in daraja.calls if c.request.url == QUERY]) == 12
