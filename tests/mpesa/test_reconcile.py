@@ -11,8 +11,9 @@ from mpesa.models import CallbackDelivery, StkPush
 from mpesa.rules import forbidden_callback_words
 from mpesa.services import new_callback_token
 from payme.errors import ApplicationError
+from sales.models import Product
 from tests.conftest import DARAJA, post_callback, run_parallel, success_callback
-from wallet.models import Wallet, WalletEntry
+from wallet.models import Wallet
 
 QUERY = f"{DARAJA}/mpesa/stkpushquery/v1/query"
 
@@ -163,21 +164,27 @@ def test_callback_tokens_never_spell_a_forbidden_word():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_threads_same_success_callback_thirty_trials_handler_runs_once(make_owner, daraja):
-    from wallet.services import token_purchase_start
+    """The sale handler this time (the wallet's credit is raced in tests/wallet): one transition,
+    one handler run, stock committed once, every trial."""
+    from sales.models import Sale, StockMovement
+    from sales.services import product_create, sale_start
+    from tests.conftest import accept_push, setup_till
 
     owner = make_owner()
+    setup_till(owner.business)
+    product = product_create(business=owner.business, name="Soda", sku="SODA", price=50, stock=30)
     for trial in range(30):
-        from tests.conftest import accept_push
-
         accept_push(daraja)
-        purchase = token_purchase_start(business=owner.business, phone=f"2547083{trial:05d}", amount=10)
-        purchase.push.refresh_from_db()
-        body = success_callback(purchase.push, receipt=f"RCPT{trial:06d}")
-        codes = [r.status_code for r in run_parallel(16, lambda p=purchase.push, b=body: post_callback(Client(), p, b))]
+        sale = sale_start(business=owner.business, phone=f"2547083{trial:05d}", items=[{"product_id": product.public_id, "quantity": 1}])
+        push = StkPush.objects.get(pk=sale.push_id)
+        body = success_callback(push, receipt=f"RCPT{trial:06d}")
+        codes = [r.status_code for r in run_parallel(16, lambda p=push, b=body: post_callback(Client(), p, b))]
         assert codes == [200] * 16
-        assert WalletEntry.objects.filter(reference=f"purchase:{purchase.public_id}").count() == 1
-        assert CallbackDelivery.objects.filter(push=purchase.push, outcome="applied").count() == 1
-    assert Wallet.objects.get(business=owner.business).balance == 300
+        assert CallbackDelivery.objects.filter(push=push, outcome="applied").count() == 1
+        assert CallbackDelivery.objects.filter(push=push, outcome="duplicate").count() == 15
+        assert Sale.objects.get(pk=sale.pk).status == "paid"
+        assert StockMovement.objects.filter(sale=sale).count() == 1
+    assert Product.objects.get(pk=product.pk).stock == 0
 
 
 @pytest.mark.postgres
