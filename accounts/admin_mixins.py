@@ -1,6 +1,5 @@
 """The tenant-scoped admin: owners see and pick only their own business's rows."""
 
-from django.db import models
 
 from accounts.models import Business, Membership, User
 from accounts.selectors import business_for_user, membership_for_user
@@ -76,9 +75,8 @@ class TenantScopedAdmin:
         return request.user.is_superuser or (self.owner_can_delete and is_owner(request.user))
 
     def save_model(self, request, obj, form, change):
-        if not change and not request.user.is_superuser and isinstance(
-            getattr(type(obj), "business", None), models.fields.related_descriptors.ForwardManyToOneDescriptor
-        ):
+        # An owner's new row belongs to the owner's business, whatever the form held.
+        if not change and not request.user.is_superuser and hasattr(obj, "business_id"):
             obj.business = business_for_user(request.user)
         super().save_model(request, obj, form, change)
 

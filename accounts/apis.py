@@ -18,8 +18,7 @@ from accounts.throttles import AuthRateThrottle
 from payme.errors import ApplicationError
 from payme.openapi import error_responses
 from payment_configs.selectors import setup_needed
-
-SETUP_URL = "/api/payment-config/setup"
+from payment_configs.services import SETUP_URL
 
 
 class InvalidCredentials(ApplicationError):

@@ -231,7 +231,7 @@ def _finish(delivery, outcome, detail=""):
     return _reply(outcome)
 
 
-def _confirm(push) -> str | None:
+def _confirm(push) -> str:
     """STK query before applying a success. Returns a result code, or "pending" when Daraja says
     it is still processing or the query itself failed: the push then stays open, the delivery is
     kept, and reconciliation applies it (with its receipt) once a query says "0"."""

@@ -5,25 +5,17 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsBusinessOwner
 from accounts.throttles import PaymentRateThrottle
-from payme.errors import NotFound
 from payme.idempotency import run_idempotent
 from payme.openapi import error_responses
 from payment_configs import serializers as s
 from payment_configs.selectors import active_config_for
 from payment_configs.services import (
+    NoActiveConfig,
     payment_config_deactivate,
     payment_config_setup,
     payment_config_update,
     payment_config_verify,
 )
-
-
-def _missing():
-    return NotFound(
-        "This business has no active payment config.",
-        code="payment_config_missing",
-        extra={"setup_url": "/api/payment-config/setup"},
-    )
 
 
 class PaymentConfigSetupApi(APIView):
@@ -55,7 +47,7 @@ class PaymentConfigApi(APIView):
     def get(self, request):
         config = active_config_for(business=request.tenant.business)
         if config is None:
-            raise _missing()
+            raise NoActiveConfig()
         return Response(s.PaymentConfigOut(config).data)
 
     @extend_schema(
@@ -68,7 +60,7 @@ class PaymentConfigApi(APIView):
     def patch(self, request):
         config = active_config_for(business=request.tenant.business)
         if config is None:
-            raise _missing()
+            raise NoActiveConfig()
         data = s.PaymentConfigPatch(data=request.data, current=config)
         data.is_valid(raise_exception=True)
         config = payment_config_update(business=request.tenant.business, changes=data.validated_data)

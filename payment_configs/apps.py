@@ -8,10 +8,11 @@ class PaymentConfigsConfig(AppConfig):
     def ready(self):
         from mpesa.models import StkPush
         from mpesa.services import register_purpose
-        from payment_configs.services import on_verification_push_change, verification_credentials_for_push
+        from payment_configs.selectors import credentials_for_push
+        from payment_configs.services import on_verification_push_change
 
         register_purpose(
             StkPush.Purpose.CONFIG_VERIFICATION,
             on_change=on_verification_push_change,
-            credentials_for=verification_credentials_for_push,
+            credentials_for=credentials_for_push,
         )

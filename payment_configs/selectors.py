@@ -29,6 +29,26 @@ def daraja_credentials_for(config: PaymentConfig) -> tuple[Credentials, str]:
     return credentials, _plain(config.passkey)
 
 
+def config_for_push(push) -> PaymentConfig | None:
+    """The config a push was sent with: same business, shortcode and PartyB (the active one if
+    several match, else the newest), so a query or a send uses the credentials of the config that
+    built the Password even if the business replaced it since."""
+    till_number = push.party_b if push.transaction_type == "CustomerBuyGoodsOnline" else ""
+    return (
+        PaymentConfig.objects.filter(business_id=push.business_id, shortcode=push.shortcode, till_number=till_number)
+        .order_by("-is_active", "-created_at")
+        .first()
+    )
+
+
+def credentials_for_push(push) -> tuple[Credentials, str]:
+    """Registered as ``credentials_for`` by the apps whose pushes go through a business's config."""
+    config = config_for_push(push)
+    if config is None:
+        raise LookupError(f"No payment config matches push {push.public_id}")
+    return daraja_credentials_for(config)
+
+
 def _plain(value) -> str:
     # A row read from the DB holds Secret; one just built in memory still holds the str.
     return value.reveal() if isinstance(value, Secret) else value

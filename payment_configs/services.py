@@ -13,13 +13,26 @@ SECRET_FIELDS = ("passkey", "consumer_key", "consumer_secret")
 IDENTITY_FIELDS = ("method", "shortcode", "till_number", "passkey", "consumer_key", "consumer_secret")
 
 
-class PaymentConfigMissing(Conflict):
+SETUP_URL = "/api/payment-config/setup"
+
+
+class _PointsToSetup:
     code = "payment_config_missing"
     default_message = "Set up your Till or Paybill first."
 
     def __init__(self, message=None, **kwargs):
-        kwargs.setdefault("extra", {"setup_url": "/api/payment-config/setup"})
+        kwargs.setdefault("extra", {"setup_url": SETUP_URL})
         super().__init__(message, **kwargs)
+
+
+class PaymentConfigMissing(_PointsToSetup, Conflict):
+    """Starting a payment without a config: 409, the request conflicts with the business's state."""
+
+
+class NoActiveConfig(_PointsToSetup, NotFound):
+    """Reading or changing a config that does not exist: 404."""
+
+    default_message = "This business has no active payment config."
 
 
 def _require_active(business, *, lock=False) -> PaymentConfig:
@@ -28,7 +41,7 @@ def _require_active(business, *, lock=False) -> PaymentConfig:
         qs = qs.select_for_update()
     config = qs.first()
     if config is None:
-        raise NotFound("This business has no active payment config.", code="payment_config_missing", extra={"setup_url": "/api/payment-config/setup"})
+        raise NoActiveConfig()
     return config
 
 
@@ -148,10 +161,3 @@ def on_verification_push_change(push: StkPush, previous_status: str) -> None:
         config.verification_status = PaymentConfig.Verification.FAILED
         config.verification_message = outcomes.reason_for(push.result_code, push.result_desc)
     config.save(update_fields=["verified", "verified_at", "verification_status", "verification_message", "updated_at"])
-
-
-def verification_credentials_for_push(push: StkPush):
-    config = PaymentConfig.objects.filter(last_verification_push=push).first() or PaymentConfig.objects.filter(
-        business=push.business, shortcode=push.shortcode
-    ).order_by("-is_active", "-created_at").first()
-    return daraja_credentials_for(config)

@@ -8,6 +8,7 @@ class SalesConfig(AppConfig):
     def ready(self):
         from mpesa.models import StkPush
         from mpesa.services import register_purpose
-        from sales.services import on_sale_push_change, sale_credentials_for_push
+        from payment_configs.selectors import credentials_for_push
+        from sales.services import on_sale_push_change
 
-        register_purpose(StkPush.Purpose.SALE, on_change=on_sale_push_change, credentials_for=sale_credentials_for_push)
+        register_purpose(StkPush.Purpose.SALE, on_change=on_sale_push_change, credentials_for=credentials_for_push)

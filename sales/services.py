@@ -15,7 +15,7 @@ from mpesa.models import StkPush
 from mpesa.services import stk_push_create, stk_push_send
 from payme.errors import ApplicationError, Conflict, NotFound, ValidationFailed
 from payment_configs.models import PaymentConfig
-from payment_configs.selectors import active_config_for, daraja_credentials_for
+from payment_configs.selectors import active_config_for, credentials_for_push
 from payment_configs.services import PaymentConfigMissing
 from sales.models import Product, Sale, SaleItem, StockMovement
 from wallet.services import wallet_capture, wallet_hold, wallet_recapture, wallet_release
@@ -217,7 +217,7 @@ def sale_start(*, business, phone: str, user=None, **kwargs) -> Sale:
     They carry the sale ``id`` in ``extra`` so a client can follow it.
     """
     sale = sale_create(business=business, phone=phone, user=user, **kwargs)
-    credentials, passkey = sale_credentials_for_push(sale.push)
+    credentials, passkey = credentials_for_push(sale.push)
     try:
         stk_push_send(push=sale.push, credentials=credentials, passkey=passkey)
     except ApplicationError as exc:
@@ -289,10 +289,3 @@ def on_sale_push_change(push: StkPush, previous_status: str) -> None:
         if sale.token_fee:
             wallet_release(reference=hold_reference)
     sale.save()
-
-
-def sale_credentials_for_push(push: StkPush):
-    config = PaymentConfig.objects.filter(business=push.business, shortcode=push.shortcode, till_number=push.party_b if push.transaction_type == "CustomerBuyGoodsOnline" else "").order_by("-is_active", "-created_at").first()
-    if config is None:
-        config = active_config_for(business=push.business)
-    return daraja_credentials_for(config)

@@ -2,6 +2,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+import requests
 import responses
 from django.core.management import call_command
 from django.test import Client
@@ -89,16 +90,22 @@ def test_young_pushes_are_left_alone(owner, start_topup, daraja):
     assert StkPush.objects.get(pk=purchase.push.pk).status == "pending"
 
 
-@pytest.mark.django_db
-def test_unknown_push_without_checkout_id_expires_after_the_window(owner, daraja):
+def start_unknown_push(owner, daraja, failure):
+    """A purchase whose STK POST got no usable answer: the push is ``unknown``, no CheckoutRequestID."""
     from wallet.services import token_purchase_start
 
-    daraja.add(responses.POST, f"{DARAJA}/mpesa/stkpush/v1/processrequest", body=__import__("requests").ReadTimeout("slow"))
+    daraja.add(responses.POST, f"{DARAJA}/mpesa/stkpush/v1/processrequest", body=failure)
     with pytest.raises(ApplicationError) as exc:
         token_purchase_start(business=owner.business, phone="254708374149", amount=50)
     assert exc.value.code == "daraja_unavailable"
     push = StkPush.objects.get()
     assert push.status == "unknown" and push.checkout_request_id is None
+    return push
+
+
+@pytest.mark.django_db
+def test_unknown_push_without_checkout_id_expires_after_the_window(owner, daraja):
+    push = start_unknown_push(owner, daraja, requests.ReadTimeout("slow"))
     age(push, 700)
     reconcile(older_than=60, expire_after=600)
     assert StkPush.objects.get().status == "expired"
@@ -106,12 +113,7 @@ def test_unknown_push_without_checkout_id_expires_after_the_window(owner, daraja
 
 @pytest.mark.django_db
 def test_unknown_push_is_still_resolved_by_its_callback_token(owner, daraja):
-    from wallet.services import token_purchase_start
-
-    daraja.add(responses.POST, f"{DARAJA}/mpesa/stkpush/v1/processrequest", body=__import__("requests").ConnectionError("reset"))
-    with pytest.raises(ApplicationError):
-        token_purchase_start(business=owner.business, phone="254708374149", amount=50)
-    push = StkPush.objects.get()
+    push = start_unknown_push(owner, daraja, requests.ConnectionError("reset"))
     push.checkout_request_id = "ws_CO_ARRIVED_LATE"
     post_callback(Client(), push, success_callback(push))
     push.refresh_from_db()

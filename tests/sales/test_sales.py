@@ -384,3 +384,60 @@ def test_parallel_starts_to_one_phone_send_one_prompt(make_owner, daraja):
     codes = sorted(getattr(r, "code", "ok") for r in results)
     assert codes == ["ok"] + ["prompt_in_progress"] * 9
     assert StkPush.objects.filter(phone="254712121212").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_query_uses_the_config_the_push_was_sent_with_even_after_replacement(owner, daraja):
+    from datetime import timedelta
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    setup_till(owner.business, passkey="OLD-PASSKEY", consumer_key="old-key", consumer_secret="old-secret")
+    accept_push(daraja)
+    client_for(owner).post("/api/sales/payment", {"phone": "0708374149", "amount": 10}, format="json")
+    setup_paybill(owner.business, passkey="NEW-PASSKEY", consumer_key="new-key", consumer_secret="new-secret")
+    StkPush.objects.update(created_at=timezone.now() - timedelta(seconds=120))
+    daraja.add(responses.POST, f"{DARAJA}/mpesa/stkpushquery/v1/query", json={"ResponseCode": "0", "ResultCode": "0", "ResultDesc": "ok", "MerchantRequestID": "m", "CheckoutRequestID": "c"})
+    call_command("reconcile_stk_pushes", "--older-than=60", "--expire-after=600", stdout=StringIO())
+    query = [c for c in daraja.calls if c.request.url.endswith("/query")][0]
+    sent = __import__("json").loads(query.request.body)
+    assert base64.b64decode(sent["Password"]).decode() == f"7654321OLD-PASSKEY{sent['Timestamp']}"
+    oauth = [c.request.headers["Authorization"] for c in daraja.calls if "/oauth/" in c.request.url]
+    assert set(oauth) == {"Basic " + base64.b64encode(b"old-key:old-secret").decode()}
+    assert Sale.objects.get().status == "paid"
+
+
+@pytest.mark.django_db
+def test_late_payment_takes_the_released_token_fee_again(till_owner, daraja, settings):
+    settings.SALES_TOKEN_FEE = 2
+    wallet_credit(business=till_owner.business, tokens=5, cause="adjustment", reference="seed")
+    accept_push(daraja)
+    client_for(till_owner).post("/api/sales/payment", {"phone": "0708374149", "amount": 10}, format="json")
+    push = Sale.objects.get().push
+    post_callback(Client(), push, failure_callback(push, 1037))
+    assert Wallet.objects.get().balance == 5
+    post_callback(Client(), push, success_callback(push))
+    post_callback(Client(), push, success_callback(push))
+    sale = Sale.objects.get()
+    assert (sale.status, sale.needs_review) == ("paid", False)
+    assert Wallet.objects.get().balance == 3
+
+
+@pytest.mark.django_db
+def test_late_payment_with_an_empty_wallet_is_paid_and_flagged(till_owner, daraja, settings):
+    from wallet.services import wallet_debit
+
+    settings.SALES_TOKEN_FEE = 2
+    wallet_credit(business=till_owner.business, tokens=2, cause="adjustment", reference="seed")
+    accept_push(daraja)
+    client_for(till_owner).post("/api/sales/payment", {"phone": "0708374149", "amount": 10}, format="json")
+    push = Sale.objects.get().push
+    post_callback(Client(), push, failure_callback(push, 1037))
+    wallet_debit(business=till_owner.business, tokens=2, cause="spend", reference="spent-meanwhile")
+    post_callback(Client(), push, success_callback(push))
+    sale = Sale.objects.get()
+    assert (sale.status, sale.needs_review) == ("paid", True)
+    assert "Token fee could not be charged" in sale.review_reason
+    assert Wallet.objects.get().balance == 0
