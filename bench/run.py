@@ -218,29 +218,59 @@ def _client_process(args):
             latencies.extend(local)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
+    cpu_before = time.process_time()
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    return latencies, errors[0]
+    return latencies, errors[0], time.process_time() - cpu_before
 
 
-def measure(name, data, seconds: float, connections: int, processes: int):
-    """Returns (req/s, p50 ms, p99 ms, errors) over ``connections`` spread across processes."""
+def cpu_seconds(app_pid: int, daraja_pid: int) -> dict:
+    """CPU seconds used so far by the app (gunicorn master and workers), PostgreSQL, Redis and
+    the fake Daraja, read from /proc: where each request's cost goes on the shared cores."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = {"app": 0.0, "postgres": 0.0, "redis": 0.0, "daraja": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        pid, ppid, used = int(stat.parent.name), int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+        if pid == app_pid or ppid == app_pid:
+            totals["app"] += used
+        elif comm == "postgres":
+            totals["postgres"] += used
+        elif comm.startswith("redis-server"):
+            totals["redis"] += used
+        elif pid == daraja_pid:
+            totals["daraja"] += used
+    return totals
+
+
+def measure(name, data, seconds: float, connections: int, processes: int, pids=None):
+    """Returns (req/s, p50 ms, p99 ms, errors, cpu ms per request by part) over ``connections``
+    spread across processes."""
     import multiprocessing
 
     per = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
     jobs = [(name, i, processes, per[i], seconds, data) for i in range(processes) if per[i]]
+    cpu_before = cpu_seconds(*pids) if pids else {}
     began = time.monotonic()
     with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
         results = pool.map(_client_process, jobs)
     elapsed = time.monotonic() - began
-    latencies = sorted(x for lat, _ in results for x in lat)
-    errors = sum(e for _, e in results)
+    cpu_after = cpu_seconds(*pids) if pids else {}
+    latencies = sorted(x for lat, _, _ in results for x in lat)
+    errors = sum(e for _, e, _ in results)
     if not latencies:
-        return 0.0, 0.0, 0.0, errors
+        return 0.0, 0.0, 0.0, errors, {}
+    per_request = {part: (cpu_after[part] - cpu_before[part]) * 1000 / len(latencies) for part in cpu_before}
+    per_request["client"] = sum(c for _, _, c in results) * 1000 / len(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return len(latencies) / elapsed, statistics.median(latencies) * 1000, p99 * 1000, errors
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000, p99 * 1000, errors, per_request
 
 
 JSON = {"Content-Type": "application/json"}
@@ -298,6 +328,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--client-processes", type=int, default=4)
+    parser.add_argument("--only", default="", help="comma-separated scenarios to measure (noop is always measured)")
     parser.add_argument("--fake-daraja", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fake_daraja:
@@ -331,9 +362,10 @@ def main():
         conn.getresponse().read()
 
         results = {}
-        for name in SCENARIOS:
+        wanted = {"noop", *filter(None, args.only.split(","))} if args.only else set(SCENARIOS)
+        for name in [n for n in SCENARIOS if n in wanted]:
             measure("noop", data, 1, args.connections, args.client_processes)  # warm-up
-            results[name] = measure(name, data, args.seconds, args.connections, args.client_processes)
+            results[name] = measure(name, data, args.seconds, args.connections, args.client_processes, pids=(server.pid, fake.pid))
             print(f"  measured {name:<13} {results[name][0]:8.0f} req/s", flush=True)
     finally:
         server.terminate()
@@ -346,11 +378,18 @@ def main():
     print(f"gunicorn {args.workers} workers x {args.threads} threads, {args.connections} connections from "
           f"{args.client_processes} client processes, {args.seconds:.0f} s each, {os.cpu_count()} cores")
     print(f"{'scenario':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x noop':>9}{'target':>9}{'errors':>8}")
-    for name, (rps, p50, p99, errors) in results.items():
+    for name, (rps, p50, p99, errors, _) in results.items():
         ratio = rps / noop if noop else 0
         target = f">={targets[name]:.2f}" if name in targets else ""
         print(f"{name:<14}{rps:9.0f}{p50:9.1f}{p99:9.1f}{ratio:9.2f}{target:>9}{errors:8d}")
-    if results["list_100k"][0]:
+    print()
+    print("CPU ms per request, by process (the 2 cores are shared by all of them):")
+    parts = ["app", "postgres", "redis", "daraja", "client"]
+    print(f"{'scenario':<14}" + "".join(f"{p:>10}" for p in parts) + f"{'total':>10}")
+    for name, (*_, cpu) in results.items():
+        if cpu:
+            print(f"{name:<14}" + "".join(f"{cpu[p]:10.2f}" for p in parts) + f"{sum(cpu.values()):10.2f}")
+    if results.get("list_100k", (0,))[0] and "list_1k" in results:
         print(f"list: time per request at 100k rows / at 1k rows = {results['list_1k'][0] / results['list_100k'][0]:.2f} (target <= 1.2)")
 
 

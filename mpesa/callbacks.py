@@ -28,6 +28,7 @@ from mpesa.services import (
     stk_push_query,
     to_decimal,
 )
+from payme import sql
 
 logger = logging.getLogger(__name__)
 Outcome = CallbackDelivery.Outcome
@@ -134,7 +135,8 @@ def _ip_allowed(ip: str | None) -> bool:
 
 
 def _record(request, token, raw, outcome, detail="", push=None):
-    return CallbackDelivery.objects.create(
+    # Plain SQL (payme/sql.py): this insert runs for every delivery.
+    return sql.insert(CallbackDelivery(
         push=push,
         token_prefix=token[:8],
         body=raw.decode("utf-8", errors="replace"),
@@ -142,7 +144,7 @@ def _record(request, token, raw, outcome, detail="", push=None):
         forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR", "")[:255],
         outcome=outcome,
         detail=detail[:255],
-    )
+    ))
 
 
 def _reply(outcome, status=200):
@@ -188,7 +190,7 @@ def _handle(request, token):
     except (ValueError, UnicodeDecodeError):
         return _answer(request, token, raw, Outcome.MALFORMED, "not JSON", status=400)
 
-    push = StkPush.objects.filter(callback_token=token).first() if len(token) <= 64 else None
+    push = sql.select_one(StkPush, f"{sql.qn('callback_token')} = %s", [token]) if len(token) <= 64 else None
     if push is None:
         logger.warning("Callback with an unknown token")
         return _answer(request, token, raw, Outcome.UNKNOWN_TOKEN)
@@ -216,18 +218,29 @@ def _handle(request, token):
             stk_push_mark_review(push_id=push.pk, reason=f"Callback said paid; STK query said {confirmation}.")
             return _finish(delivery, Outcome.REVIEW, "query contradicts callback")
 
-    outcome = stk_push_apply_result(push_id=push.pk, result=result, verify_details=True)
-    mapping = {
-        ApplyOutcome.APPLIED: Outcome.APPLIED,
-        ApplyOutcome.DUPLICATE: Outcome.DUPLICATE,
-        ApplyOutcome.REVIEW: Outcome.REVIEW,
-        ApplyOutcome.IGNORED: Outcome.IGNORED,
-    }
-    return _finish(delivery, mapping[outcome], result.result_code)
+    # The delivery's outcome is written in the apply transaction: one commit, not two.
+    outcome = stk_push_apply_result(
+        push_id=push.pk, result=result, verify_details=True,
+        then=lambda applied: _set_outcome(delivery, _OUTCOMES[applied], result.result_code),
+    )
+    return _reply(_OUTCOMES[outcome])
+
+
+_OUTCOMES = {
+    ApplyOutcome.APPLIED: Outcome.APPLIED,
+    ApplyOutcome.DUPLICATE: Outcome.DUPLICATE,
+    ApplyOutcome.REVIEW: Outcome.REVIEW,
+    ApplyOutcome.IGNORED: Outcome.IGNORED,
+}
+
+
+def _set_outcome(delivery, outcome, detail=""):
+    delivery.outcome, delivery.detail = outcome, detail[:255]
+    sql.update(delivery, ["outcome", "detail"])
 
 
 def _finish(delivery, outcome, detail=""):
-    CallbackDelivery.objects.filter(pk=delivery.pk).update(outcome=outcome, detail=detail[:255])
+    _set_outcome(delivery, outcome, detail)
     return _reply(outcome)
 
 

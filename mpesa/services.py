@@ -31,6 +31,7 @@ from mpesa.daraja import (
 )
 from mpesa.models import StkPush
 from mpesa.phone import mask_phone
+from payme import sql
 from payme.errors import ApplicationError, Conflict, UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -273,7 +274,21 @@ def _mismatch(push: StkPush, result: PushResult) -> str | None:
     return None
 
 
-def stk_push_apply_result(*, push_id: int, result: PushResult, verify_details: bool = False) -> str:
+# What applying a result may change on the push row (saved with plain SQL: see payme/sql.py).
+_RESULT_FIELDS = (
+    "checkout_request_id", "merchant_request_id", "status", "mpesa_receipt", "transaction_date", "paid_amount",
+    "paid_phone", "result_code", "result_desc", "raw_callback", "completed_at", "review_reason",
+)
+
+
+def _locked_push(push_id: int) -> StkPush:
+    push = sql.select_one(StkPush, f"{sql.qn('id')} = %s", [push_id], for_update=True)
+    if push is None:
+        raise StkPush.DoesNotExist(f"No STK push {push_id}")
+    return push
+
+
+def stk_push_apply_result(*, push_id: int, result: PushResult, verify_details: bool = False, then=None) -> str:
     """Move a push to the state ``result`` implies, idempotently. Locks the push row.
 
     - A success after a failure, cancellation or expiry still wins (the money arrived).
@@ -281,61 +296,74 @@ def stk_push_apply_result(*, push_id: int, result: PushResult, verify_details: b
     - With ``verify_details`` (callbacks), a success whose amount or phone differs from the
       request goes to ``needs_review`` and credits nothing. A receipt already used by another
       push also goes to review.
-    Returns an ApplyOutcome value.
+    ``then(outcome)``, if given, runs in the same transaction (the callback view records the
+    delivery's outcome with it: one commit instead of two). Returns an ApplyOutcome value.
     """
     with transaction.atomic():
-        push = StkPush.objects.select_for_update().get(pk=push_id)
+        push = _locked_push(push_id)
         previous = push.status
-        now = timezone.now()
-        if result.checkout_request_id and not push.checkout_request_id:
-            push.checkout_request_id = result.checkout_request_id
-        if result.merchant_request_id and not push.merchant_request_id:
-            push.merchant_request_id = result.merchant_request_id
+        outcome = _apply_locked(push, result, verify_details)
+        if then is not None:
+            then(outcome)
+    if outcome == ApplyOutcome.APPLIED:
+        logger.info("Push %s: %s -> %s (code %s)", push.public_id, previous, push.status, push.result_code)
+    return outcome
 
-        if result.is_success:
-            if previous == Status.NEEDS_REVIEW:
-                return ApplyOutcome.IGNORED
-            if verify_details:
-                problem = _mismatch(push, result)
-                if problem:
-                    if previous == Status.SUCCEEDED:
-                        logger.warning("Push %s: mismatching duplicate success ignored", push.public_id)
-                        return ApplyOutcome.IGNORED
-                    return _to_review(push, previous, result, problem, now)
-            if previous == Status.SUCCEEDED:
-                if result.receipt and not push.mpesa_receipt and not _receipt_taken(push, result.receipt):
-                    # A query settled it first; the callback brings the receipt.
-                    push.mpesa_receipt = result.receipt
-                    push.transaction_date = result.transaction_date or push.transaction_date
-                    push.raw_callback = result.raw or push.raw_callback
-                    push.save()
-                return ApplyOutcome.DUPLICATE
-            if result.receipt and _receipt_taken(push, result.receipt):
-                return _to_review(push, previous, result, "This M-Pesa receipt was already applied to another payment.", now)
-            push.status = Status.SUCCEEDED
-            push.mpesa_receipt = result.receipt or None
-            push.transaction_date = result.transaction_date
-            push.paid_amount = result.amount
-            push.paid_phone = result.phone or ""
-        else:
-            new_status = outcomes.status_for(result.result_code)
-            if previous not in StkPush.OPEN_STATUSES:
-                return ApplyOutcome.DUPLICATE if previous == new_status else ApplyOutcome.IGNORED
-            push.status = new_status
 
-        push.result_code = result.result_code[:32]
-        push.result_desc = (result.result_desc or "")[:255]
-        if result.raw is not None:
-            push.raw_callback = result.raw
-        push.completed_at = now
-        push.save()
-        hooks_for(push.purpose).on_change(push, previous)
-    logger.info("Push %s: %s -> %s (code %s)", push.public_id, previous, push.status, push.result_code)
+def _apply_locked(push: StkPush, result: PushResult, verify_details: bool) -> str:
+    previous = push.status
+    now = timezone.now()
+    if result.checkout_request_id and not push.checkout_request_id:
+        push.checkout_request_id = result.checkout_request_id
+    if result.merchant_request_id and not push.merchant_request_id:
+        push.merchant_request_id = result.merchant_request_id
+
+    if result.is_success:
+        if previous == Status.NEEDS_REVIEW:
+            return ApplyOutcome.IGNORED
+        if verify_details:
+            problem = _mismatch(push, result)
+            if problem:
+                if previous == Status.SUCCEEDED:
+                    logger.warning("Push %s: mismatching duplicate success ignored", push.public_id)
+                    return ApplyOutcome.IGNORED
+                return _to_review(push, previous, result, problem, now)
+        if previous == Status.SUCCEEDED:
+            if result.receipt and not push.mpesa_receipt and not _receipt_taken(push, result.receipt):
+                # A query settled it first; the callback brings the receipt.
+                push.mpesa_receipt = result.receipt
+                push.transaction_date = result.transaction_date or push.transaction_date
+                push.raw_callback = result.raw or push.raw_callback
+                sql.update(push, _RESULT_FIELDS)
+            return ApplyOutcome.DUPLICATE
+        if result.receipt and _receipt_taken(push, result.receipt):
+            return _to_review(push, previous, result, "This M-Pesa receipt was already applied to another payment.", now)
+        push.status = Status.SUCCEEDED
+        push.mpesa_receipt = result.receipt or None
+        push.transaction_date = result.transaction_date
+        push.paid_amount = result.amount
+        push.paid_phone = result.phone or ""
+    else:
+        new_status = outcomes.status_for(result.result_code)
+        if previous not in StkPush.OPEN_STATUSES:
+            return ApplyOutcome.DUPLICATE if previous == new_status else ApplyOutcome.IGNORED
+        push.status = new_status
+
+    push.result_code = result.result_code[:32]
+    push.result_desc = (result.result_desc or "")[:255]
+    if result.raw is not None:
+        push.raw_callback = result.raw
+    push.completed_at = now
+    sql.update(push, _RESULT_FIELDS)
+    hooks_for(push.purpose).on_change(push, previous)
     return ApplyOutcome.APPLIED
 
 
 def _receipt_taken(push: StkPush, receipt: str) -> bool:
-    return StkPush.objects.filter(mpesa_receipt=receipt).exclude(pk=push.pk).exists()
+    table, receipt_col, id_col = sql.qn(StkPush._meta.db_table), sql.qn("mpesa_receipt"), sql.qn("id")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE {receipt_col} = %s AND {id_col} <> %s LIMIT 1", [receipt, push.pk])
+        return cursor.fetchone() is not None
 
 
 def _to_review(push, previous, result, reason, now) -> str:
@@ -347,7 +375,7 @@ def _to_review(push, previous, result, reason, now) -> str:
     push.paid_phone = result.phone or ""
     push.raw_callback = result.raw
     push.completed_at = now
-    push.save()
+    sql.update(push, _RESULT_FIELDS)
     hooks_for(push.purpose).on_change(push, previous)
     logger.warning("Push %s sent to review: %s", push.public_id, reason)
     return ApplyOutcome.REVIEW
@@ -356,7 +384,7 @@ def _to_review(push, previous, result, reason, now) -> str:
 def stk_push_mark_review(*, push_id: int, reason: str) -> str:
     """A contradicting confirmation: park the push for a human. Never downgrades a success."""
     with transaction.atomic():
-        push = StkPush.objects.select_for_update().get(pk=push_id)
+        push = _locked_push(push_id)
         if push.status not in StkPush.OPEN_STATUSES:
             return ApplyOutcome.IGNORED
         return _to_review(push, push.status, PushResult("review", reason), reason, timezone.now())

@@ -1,10 +1,13 @@
 from django.db.models import Case, F, Sum, When
 
+from payme import sql
 from wallet.models import TokenPurchase, Wallet, WalletEntry
 
 
 def wallet_for(*, business) -> Wallet:
-    wallet, _ = Wallet.objects.get_or_create(business=business)
+    wallet = sql.select_one(Wallet, f"{sql.qn('business_id')} = %s", [business.pk])
+    if wallet is None:
+        wallet, _ = Wallet.objects.get_or_create(business=business)
     return wallet
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from mpesa import outcomes
 from mpesa.models import StkPush
 from mpesa.services import stk_push_create, stk_push_send
+from payme import sql
 from payme.errors import ApplicationError, PaymentRequired, ValidationFailed
 from payment_configs.selectors import platform_credentials
 from wallet.constants import WALLET_TRANSACTION_DESC, wallet_account_reference, wallet_paybill
@@ -34,40 +34,63 @@ def wallet_create(*, business) -> Wallet:
 
 
 def _locked_wallet(business_id: int) -> Wallet:
-    wallet = Wallet.objects.select_for_update().filter(business_id=business_id).first()
+    wallet = sql.select_one(Wallet, f"{sql.qn('business_id')} = %s", [business_id], for_update=True)
     if wallet is None:
         Wallet.objects.get_or_create(business_id=business_id)
-        wallet = Wallet.objects.select_for_update().get(business_id=business_id)
+        wallet = sql.select_one(Wallet, f"{sql.qn('business_id')} = %s", [business_id], for_update=True)
     return wallet
+
+
+def _move_balance(business_id: int, delta: int) -> tuple[int, int] | None:
+    """``balance += delta`` unless that would go below zero, in one statement that also takes the
+    row lock. Returns (wallet id, new balance), or None when the wallet is missing or short."""
+    table, balance, updated_at, business = (sql.qn(n) for n in (Wallet._meta.db_table, "balance", "updated_at", "business_id"))
+    now = Wallet._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {balance} = {balance} + %s, {updated_at} = %s "
+            f"WHERE {business} = %s AND {balance} + %s >= 0 RETURNING {sql.qn('id')}, {balance}",
+            [delta, now, business_id, delta],
+        )
+        return cursor.fetchone()
 
 
 def _post_entry(*, business, kind, tokens: int, cause, reference: str, description: str = "", author=None) -> WalletEntry:
     """Must run inside a transaction. Idempotent on ``reference``: a second call with the same
-    reference returns the first entry and changes nothing. Raises InsufficientTokens."""
+    reference returns the first entry and changes nothing. Raises InsufficientTokens.
+
+    The common case is three statements (plain SQL, see payme/sql.py): move the balance (which
+    locks the wallet row), check the reference under that lock, insert the entry. A repeated
+    reference moves the balance back; a missing or short wallet takes the slow path below."""
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens <= 0:
         raise ValidationFailed("Tokens must be a positive whole number.", fields={"tokens": ["Must be > 0."]})
     business_id = getattr(business, "pk", business)
-    wallet = _locked_wallet(business_id)
-    # Every entry is written under its wallet's lock, so this check cannot race for the same
-    # wallet; the unique index on reference is the backstop (it would fail the transaction).
-    existing = WalletEntry.objects.filter(reference=reference).first()
-    if existing is not None:
-        return existing
     delta = tokens if kind == Kind.CREDIT else -tokens
-    if wallet.balance + delta < 0:
-        raise InsufficientTokens(extra={"balance": wallet.balance, "required": tokens})
-    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + delta, updated_at=timezone.now())
-    return WalletEntry.objects.create(
-        wallet=wallet,
+    moved = _move_balance(business_id, delta)
+    # From here the wallet row is locked (by the update, or below), so this check cannot race
+    # for the same wallet; the unique index on reference is the backstop.
+    existing = sql.select_one(WalletEntry, f"{sql.qn('reference')} = %s", [reference])
+    if existing is not None:
+        if moved is not None:
+            _move_balance(business_id, -delta)
+        return existing
+    if moved is None:
+        wallet = _locked_wallet(business_id)
+        if wallet.balance + delta < 0:
+            raise InsufficientTokens(extra={"balance": wallet.balance, "required": tokens})
+        moved = _move_balance(business_id, delta)
+    wallet_id, balance_after = moved
+    return sql.insert(WalletEntry(
+        wallet_id=wallet_id,
         business_id=business_id,
         kind=kind,
         tokens=tokens,
-        balance_after=wallet.balance + delta,
+        balance_after=balance_after,
         cause=cause,
         reference=reference,
         description=description[:255],
         author=author,
-    )
+    ))
 
 
 def wallet_credit(*, business, tokens: int, cause: str, reference: str, description: str = "", author=None) -> WalletEntry:
@@ -193,7 +216,10 @@ _STATUS_FROM_PUSH = {
 
 def on_topup_push_change(push: StkPush, previous_status: str) -> None:
     """Registered handler: runs in the push's transaction. Credits exactly once on success."""
-    purchase = TokenPurchase.objects.select_for_update().get(push=push)
+    # No lock of its own: a purchase changes only here, under its push's row lock.
+    purchase = sql.select_one(TokenPurchase, f"{sql.qn('push_id')} = %s", [push.pk])
+    if purchase is None:
+        raise TokenPurchase.DoesNotExist(f"No token purchase for push {push.pk}")
     purchase.status = _STATUS_FROM_PUSH.get(push.status, TokenPurchase.Status.PENDING)
     purchase.completed_at = timezone.now()
     if push.status == StkPush.Status.SUCCEEDED:
@@ -211,7 +237,7 @@ def on_topup_push_change(push: StkPush, previous_status: str) -> None:
         purchase.reason = f"Held for review: {push.review_reason}"
     else:
         purchase.reason = outcomes.reason_for(push.result_code, push.result_desc)
-    purchase.save(update_fields=["status", "completed_at", "reason", "mpesa_receipt", "updated_at"])
+    sql.update(purchase, ["status", "completed_at", "reason", "mpesa_receipt"])
 
 
 def wallet_credentials_for_push(push: StkPush):
