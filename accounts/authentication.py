@@ -1,3 +1,5 @@
+from functools import cache
+
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -8,20 +10,24 @@ from accounts.models import Business, Membership, User
 from payme import sql
 
 
-def user_with_tenant(user_id):
-    """The user, their membership and its business in one statement (every API request needs
-    all three): plain SQL through ``payme.sql``, since compiling this three-table join is most of
-    an authenticated request's cost in the ORM. Returns None for an unknown user."""
-    u, m, b = (sql.width(model) for model in (User, Membership, Business))
+@cache
+def _user_with_tenant_sql(vendor: str) -> str:
     users, members, businesses = (sql.qn(model._meta.db_table) for model in (User, Membership, Business))
-    statement = (
+    return (
         f"SELECT {sql.columns(User)}, {sql.columns(Membership)}, {sql.columns(Business)} FROM {users} "
         f"LEFT JOIN {members} ON {members}.{sql.qn('user_id')} = {users}.{sql.qn('id')} "
         f"LEFT JOIN {businesses} ON {businesses}.{sql.qn('id')} = {members}.{sql.qn('business_id')} "
         f"WHERE {users}.{sql.qn('id')} = %s"
     )
+
+
+def user_with_tenant(user_id):
+    """The user, their membership and its business in one statement (every API request needs
+    all three): plain SQL through ``payme.sql``, since compiling this three-table join is most of
+    an authenticated request's cost in the ORM. Returns None for an unknown user."""
+    u, m, b = (sql.width(model) for model in (User, Membership, Business))
     with connection.cursor() as cursor:
-        cursor.execute(statement, [user_id])
+        cursor.execute(_user_with_tenant_sql(connection.vendor), [user_id])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -282,7 +283,7 @@ _RESULT_FIELDS = (
 
 
 def _locked_push(push_id: int) -> StkPush:
-    push = sql.select_one(StkPush, f"{sql.qn('id')} = %s", [push_id], for_update=True)
+    push = sql.select_by(StkPush, "id", push_id, for_update=True)
     if push is None:
         raise StkPush.DoesNotExist(f"No STK push {push_id}")
     return push
@@ -359,10 +360,15 @@ def _apply_locked(push: StkPush, result: PushResult, verify_details: bool) -> st
     return ApplyOutcome.APPLIED
 
 
+@cache
+def _receipt_taken_sql(vendor: str) -> str:
+    table, receipt, pk = sql.qn(StkPush._meta.db_table), sql.qn("mpesa_receipt"), sql.qn("id")
+    return f"SELECT 1 FROM {table} WHERE {receipt} = %s AND {pk} <> %s LIMIT 1"
+
+
 def _receipt_taken(push: StkPush, receipt: str) -> bool:
-    table, receipt_col, id_col = sql.qn(StkPush._meta.db_table), sql.qn("mpesa_receipt"), sql.qn("id")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {table} WHERE {receipt_col} = %s AND {id_col} <> %s LIMIT 1", [receipt, push.pk])
+        cursor.execute(_receipt_taken_sql(connection.vendor), [receipt, push.pk])
         return cursor.fetchone() is not None
 
 

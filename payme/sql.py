@@ -14,7 +14,7 @@ What keeps them honest:
 - Instances are made with ``Model.from_db``, like any queryset row; ``pre_save`` runs for
   ``auto_now``/``auto_now_add`` fields, as ``Model.save`` would.
 - The SQL for a (model, shape) is built once per backend and cached; every value is a bound
-  parameter.
+  parameter, and column names in a ``WHERE`` must be the model's own.
 - Works on PostgreSQL and SQLite (``FOR UPDATE`` only where the backend has it; ``RETURNING``
   where it can return columns from an insert).
 """
@@ -23,61 +23,78 @@ from __future__ import annotations
 
 from functools import cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+
+
+def _db():
+    # ``django.db.connection`` is a proxy that finds the thread's connection on every attribute
+    # access; the helpers take the real one once per call.
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def qn(name: str) -> str:
-    return connection.ops.quote_name(name)
+    return _db().ops.quote_name(name)
 
 
 @cache
 def _shape(model, vendor: str):
+    db = _db()
     fields = tuple(model._meta.concrete_fields)
     table = model._meta.db_table
-    columns = ", ".join(f"{qn(table)}.{qn(f.column)}" for f in fields)
+    quote = db.ops.quote_name
+    columns = ", ".join(f"{quote(table)}.{quote(f.column)}" for f in fields)
     attnames = [f.attname for f in fields]
     converters = []
     for index, field in enumerate(fields):
         col = field.get_col(table)
-        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        found = db.ops.get_db_converters(col) + col.get_db_converters(db)
         if found:
             converters.append((index, col, tuple(found)))
-    return fields, table, columns, attnames, tuple(converters)
+    return fields, columns, attnames, tuple(converters)
 
 
 def columns(model) -> str:
     """The model's columns, qualified by its table, in ``concrete_fields`` order."""
-    return _shape(model, connection.vendor)[2]
+    return _shape(model, _db().vendor)[1]
 
 
 def width(model) -> int:
-    return len(_shape(model, connection.vendor)[0])
+    return len(_shape(model, _db().vendor)[0])
 
 
 def build(model, values):
     """A model instance from one row's values for ``columns(model)`` (``Model.from_db``)."""
-    _, _, _, attnames, converters = _shape(model, connection.vendor)
+    db = _db()
+    _, _, attnames, converters = _shape(model, db.vendor)
     values = list(values)
     for index, col, funcs in converters:
         value = values[index]
         for func in funcs:
-            value = func(value, col, connection)
+            value = func(value, col, db)
         values[index] = value
-    return model.from_db(connection.alias, attnames, values)
+    return model.from_db(db.alias, attnames, values)
 
 
-def lock_clause() -> str:
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+@cache
+def _select_sql(model, vendor: str, column: str, for_update: bool) -> str:
+    db = _db()
+    meta = model._meta
+    if column not in {f.column for f in meta.concrete_fields}:
+        raise ValueError(f"{model.__name__} has no column {column!r}")
+    quote = db.ops.quote_name
+    sql = f"SELECT {_shape(model, vendor)[1]} FROM {quote(meta.db_table)} WHERE {quote(meta.db_table)}.{quote(column)} = %s"
+    if for_update and db.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    return sql
 
 
-def select_one(model, where: str, params, *, for_update: bool = False):
-    """``SELECT <all columns> FROM <table> WHERE <where>`` → instance or None. ``where`` is SQL
-    with ``%s`` placeholders written against the model's table name."""
-    sql = f"SELECT {columns(model)} FROM {qn(model._meta.db_table)} WHERE {where}"
-    if for_update:
-        sql += lock_clause()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+def select_by(model, column: str, value, *, for_update: bool = False):
+    """The row whose ``column`` equals ``value``, as an instance, or None. ``column`` must be
+    one of the model's columns (``"business_id"``, not ``"business"``); ``for_update`` locks
+    the row where the backend can."""
+    db = _db()
+    with db.cursor() as cursor:
+        cursor.execute(_select_sql(model, db.vendor, column, for_update), [value])
         row = cursor.fetchone()
     return None if row is None else build(model, row)
 
@@ -85,45 +102,49 @@ def select_one(model, where: str, params, *, for_update: bool = False):
 @cache
 def _insert_sql(model, vendor: str, returning: bool):
     meta = model._meta
+    quote = _db().ops.quote_name
     fields = tuple(f for f in meta.concrete_fields if not (f.primary_key and f.db_returning))
-    sql = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
+    sql = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
     if returning:
-        sql += f" RETURNING {qn(meta.pk.column)}"
+        sql += f" RETURNING {quote(meta.pk.column)}"
     return fields, sql
 
 
 def insert(instance):
     """INSERT one new instance (no signals, like ``bulk_create``); sets its primary key."""
+    db = _db()
     model = type(instance)
-    returning = connection.features.can_return_columns_from_insert
-    fields, sql = _insert_sql(model, connection.vendor, returning)
-    params = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    returning = db.features.can_return_columns_from_insert
+    fields, sql = _insert_sql(model, db.vendor, returning)
+    params = [f.get_db_prep_save(f.pre_save(instance, True), db) for f in fields]
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         pk = cursor.fetchone()[0] if returning else cursor.lastrowid
     if model._meta.pk not in fields:
         setattr(instance, model._meta.pk.attname, pk)
     instance._state.adding = False
-    instance._state.db = connection.alias
+    instance._state.db = db.alias
     return instance
 
 
 @cache
 def _update_sql(model, vendor: str, names: tuple[str, ...]):
     meta = model._meta
+    quote = _db().ops.quote_name
     wanted = set(names) | {f.name for f in meta.concrete_fields if getattr(f, "auto_now", False)}
     fields = tuple(f for f in meta.concrete_fields if f.name in wanted and not f.primary_key)
     unknown = set(names) - {f.name for f in fields}
     if unknown:
         raise ValueError(f"{model.__name__} has no updatable fields {sorted(unknown)}")
-    assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
-    return fields, f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s"
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    return fields, f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
 
 
 def update(instance, names) -> None:
     """UPDATE the named fields (and any ``auto_now`` field) of a saved instance by primary key."""
-    fields, sql = _update_sql(type(instance), connection.vendor, tuple(sorted(names)))
-    params = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
+    db = _db()
+    fields, sql = _update_sql(type(instance), db.vendor, tuple(sorted(names)))
+    params = [f.get_db_prep_save(f.pre_save(instance, False), db) for f in fields]
     params.append(instance.pk)
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(sql, params)

@@ -5,6 +5,7 @@ the same amount with an F() expression — all in the caller's transaction."""
 from __future__ import annotations
 
 import uuid
+from functools import cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,24 +35,28 @@ def wallet_create(*, business) -> Wallet:
 
 
 def _locked_wallet(business_id: int) -> Wallet:
-    wallet = sql.select_one(Wallet, f"{sql.qn('business_id')} = %s", [business_id], for_update=True)
+    wallet = sql.select_by(Wallet, "business_id", business_id, for_update=True)
     if wallet is None:
         Wallet.objects.get_or_create(business_id=business_id)
-        wallet = sql.select_one(Wallet, f"{sql.qn('business_id')} = %s", [business_id], for_update=True)
+        wallet = sql.select_by(Wallet, "business_id", business_id, for_update=True)
     return wallet
+
+
+@cache
+def _move_balance_sql(vendor: str) -> str:
+    table, balance, updated_at, business = (sql.qn(n) for n in (Wallet._meta.db_table, "balance", "updated_at", "business_id"))
+    return (
+        f"UPDATE {table} SET {balance} = {balance} + %s, {updated_at} = %s "
+        f"WHERE {business} = %s AND {balance} + %s >= 0 RETURNING {sql.qn('id')}, {balance}"
+    )
 
 
 def _move_balance(business_id: int, delta: int) -> tuple[int, int] | None:
     """``balance += delta`` unless that would go below zero, in one statement that also takes the
     row lock. Returns (wallet id, new balance), or None when the wallet is missing or short."""
-    table, balance, updated_at, business = (sql.qn(n) for n in (Wallet._meta.db_table, "balance", "updated_at", "business_id"))
     now = Wallet._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {balance} = {balance} + %s, {updated_at} = %s "
-            f"WHERE {business} = %s AND {balance} + %s >= 0 RETURNING {sql.qn('id')}, {balance}",
-            [delta, now, business_id, delta],
-        )
+        cursor.execute(_move_balance_sql(connection.vendor), [delta, now, business_id, delta])
         return cursor.fetchone()
 
 
@@ -69,7 +74,7 @@ def _post_entry(*, business, kind, tokens: int, cause, reference: str, descripti
     moved = _move_balance(business_id, delta)
     # From here the wallet row is locked (by the update, or below), so this check cannot race
     # for the same wallet; the unique index on reference is the backstop.
-    existing = sql.select_one(WalletEntry, f"{sql.qn('reference')} = %s", [reference])
+    existing = sql.select_by(WalletEntry, "reference", reference)
     if existing is not None:
         if moved is not None:
             _move_balance(business_id, -delta)
@@ -217,7 +222,7 @@ _STATUS_FROM_PUSH = {
 def on_topup_push_change(push: StkPush, previous_status: str) -> None:
     """Registered handler: runs in the push's transaction. Credits exactly once on success."""
     # No lock of its own: a purchase changes only here, under its push's row lock.
-    purchase = sql.select_one(TokenPurchase, f"{sql.qn('push_id')} = %s", [push.pk])
+    purchase = sql.select_by(TokenPurchase, "push_id", push.pk)
     if purchase is None:
         raise TokenPurchase.DoesNotExist(f"No token purchase for push {push.pk}")
     purchase.status = _STATUS_FROM_PUSH.get(push.status, TokenPurchase.Status.PENDING)

@@ -33,33 +33,38 @@ def _field_values(instance):
     return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
 
 
-def test_select_one_reads_every_field_as_the_orm_does(owner):
+def test_select_by_reads_every_field_as_the_orm_does(owner):
     push = _push(
         owner.business, raw_callback={"Body": {"stkCallback": {"ResultCode": 0}}}, paid_amount=Decimal("10.00"),
         transaction_date=datetime(2026, 11, 22, 10, 21, 15, tzinfo=UTC), mpesa_receipt="RKT1ABC",
     )
     orm = StkPush.objects.get(pk=push.pk)
-    mine = sql.select_one(StkPush, f"{sql.qn('id')} = %s", [push.pk])
+    mine = sql.select_by(StkPush, "id", push.pk)
     assert _field_values(mine) == _field_values(orm)
     assert mine.raw_callback == {"Body": {"stkCallback": {"ResultCode": 0}}}
     assert mine.paid_amount == Decimal("10.00") and isinstance(mine.public_id, uuid.UUID)
     assert mine._state.adding is False and mine._state.db == "default"
 
 
-def test_select_one_decrypts_encrypted_fields_like_the_orm(owner):
+def test_select_by_decrypts_encrypted_fields_like_the_orm(owner):
     payment_config_setup(business=owner.business, method="till", shortcode="7654321", till_number="1234567", passkey="the-passkey", account_reference="SHOP")
     orm = PaymentConfig.objects.get(business=owner.business)
-    mine = sql.select_one(PaymentConfig, f"{sql.qn('business_id')} = %s", [owner.business.pk])
+    mine = sql.select_by(PaymentConfig, "business_id", owner.business.pk)
     assert mine.passkey.reveal() == orm.passkey.reveal() == "the-passkey"
 
 
-def test_select_one_returns_none_when_nothing_matches(db):
-    assert sql.select_one(Wallet, f"{sql.qn('business_id')} = %s", [987654]) is None
+def test_select_by_returns_none_when_nothing_matches(db):
+    assert sql.select_by(Wallet, "business_id", 987654) is None
 
 
-def test_select_one_for_update_locks_where_the_backend_can(owner):
+def test_select_by_refuses_a_column_the_model_does_not_have(db):
+    with pytest.raises(ValueError, match="no column 'business'"):
+        sql.select_by(Wallet, "business", 1)
+
+
+def test_select_by_for_update_locks_where_the_backend_can(owner):
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        sql.select_one(Wallet, f"{sql.qn('business_id')} = %s", [owner.business.pk], for_update=True)
+        sql.select_by(Wallet, "business_id", owner.business.pk, for_update=True)
     selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
     assert len(selects) == 1
     assert selects[0].endswith("FOR UPDATE") == connection.features.has_select_for_update
@@ -85,7 +90,7 @@ def test_insert_is_refused_by_the_database_constraints_and_leaves_nothing(owner)
 def test_update_writes_only_the_named_fields_and_auto_now(owner):
     wallet = Wallet.objects.get(business=owner.business)
     stamp = wallet.updated_at
-    loaded = sql.select_one(Wallet, f"{sql.qn('id')} = %s", [wallet.pk])
+    loaded = sql.select_by(Wallet, "id", wallet.pk)
     loaded.balance = 42
     loaded.business_id = 999999  # changed in memory, not named: must not be written
     sql.update(loaded, ["balance"])
