@@ -66,6 +66,9 @@ ENV = {
 
 class FakeDaraja(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK (~40 ms) and every STK push looked 40 ms slower than it is.
+    disable_nagle_algorithm = True
 
     def _answer(self, body: dict):
         data = json.dumps(body).encode()

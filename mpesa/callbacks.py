@@ -190,7 +190,7 @@ def _handle(request, token):
     except (ValueError, UnicodeDecodeError):
         return _answer(request, token, raw, Outcome.MALFORMED, "not JSON", status=400)
 
-    push = sql.select_by(StkPush, "callback_token", token) if len(token) <= 64 else None
+    push = sql.select_by(StkPush, callback_token=token) if len(token) <= 64 else None
     if push is None:
         logger.warning("Callback with an unknown token")
         return _answer(request, token, raw, Outcome.UNKNOWN_TOKEN)

@@ -151,9 +151,21 @@ def stk_push_assert_no_live_prompt(*, phone: str) -> None:
     if connection.vendor == "postgresql" and connection.in_atomic_block:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [PROMPT_LOCK_NAMESPACE, int(phone[3:])])
-    since = timezone.now() - timedelta(seconds=settings.MPESA_PROMPT_LOCK_SECONDS)
-    if StkPush.objects.filter(phone=phone, status__in=StkPush.OPEN_STATUSES, created_at__gte=since).exists():
-        raise PromptInProgress()
+    since = StkPush._meta.get_field("created_at").get_db_prep_save(
+        timezone.now() - timedelta(seconds=settings.MPESA_PROMPT_LOCK_SECONDS), connection
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_live_prompt_sql(connection.vendor), [phone, *StkPush.OPEN_STATUSES, since])
+        if cursor.fetchone() is not None:
+            raise PromptInProgress()
+
+
+@cache
+def _live_prompt_sql(vendor: str) -> str:
+    # Served by the (phone, status, created_at) index.
+    table, phone, status, created = (sql.qn(n) for n in (StkPush._meta.db_table, "phone", "status", "created_at"))
+    statuses = ", ".join(["%s"] * len(StkPush.OPEN_STATUSES))
+    return f"SELECT 1 FROM {table} WHERE {phone} = %s AND {status} IN ({statuses}) AND {created} >= %s LIMIT 1"
 
 
 def stk_push_create(
@@ -173,7 +185,7 @@ def stk_push_create(
     Raises PromptInProgress when the phone has a live prompt younger than the lock window.
     """
     stk_push_assert_no_live_prompt(phone=phone)
-    return StkPush.objects.create(
+    return sql.insert(StkPush(
         business=business,
         purpose=purpose,
         environment=settings.MPESA_ENV,
@@ -185,7 +197,7 @@ def stk_push_create(
         account_reference=account_reference,
         description=description,
         callback_token=new_callback_token(),
-    )
+    ))
 
 
 def _in_real_transaction() -> bool:
@@ -224,7 +236,8 @@ def stk_push_send(*, push: StkPush, credentials: Credentials, passkey: str) -> S
         "AccountReference": push.account_reference,
         "TransactionDesc": push.description,
     }
-    StkPush.objects.filter(pk=push.pk).update(raw_request=raw_request, sent_at=timezone.now())
+    push.raw_request, push.sent_at = raw_request, timezone.now()
+    sql.update(push, ["raw_request", "sent_at"])
     client = DarajaClient(credentials=credentials, environment=push.environment)
     try:
         accepted = client.stk_push(request)
@@ -250,16 +263,14 @@ def stk_push_send(*, push: StkPush, credentials: Credentials, passkey: str) -> S
         raise DarajaUnavailableError() from None
 
     with transaction.atomic():
-        locked = StkPush.objects.select_for_update().get(pk=push.pk)
+        locked = _locked_push(push.pk)
         locked.checkout_request_id = locked.checkout_request_id or accepted.checkout_request_id
         locked.merchant_request_id = locked.merchant_request_id or accepted.merchant_request_id
         locked.customer_message = accepted.customer_message[:255]
         locked.raw_response = accepted.raw
         if locked.status == Status.CREATED:
             locked.status = Status.PENDING
-        locked.save(
-            update_fields=["checkout_request_id", "merchant_request_id", "customer_message", "raw_response", "status", "updated_at"]
-        )
+        sql.update(locked, ["checkout_request_id", "merchant_request_id", "customer_message", "raw_response", "status"])
     logger.info("STK push %s sent purpose=%s phone=%s", push.public_id, push.purpose, mask_phone(push.phone))
     return locked
 
@@ -283,7 +294,7 @@ _RESULT_FIELDS = (
 
 
 def _locked_push(push_id: int) -> StkPush:
-    push = sql.select_by(StkPush, "id", push_id, for_update=True)
+    push = sql.select_by(StkPush, id=push_id, for_update=True)
     if push is None:
         raise StkPush.DoesNotExist(f"No STK push {push_id}")
     return push

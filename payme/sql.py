@@ -76,25 +76,33 @@ def build(model, values):
 
 
 @cache
-def _select_sql(model, vendor: str, column: str, for_update: bool) -> str:
+def _select_sql(model, vendor: str, names: tuple[str, ...], for_update: bool):
     db = _db()
     meta = model._meta
-    if column not in {f.column for f in meta.concrete_fields}:
-        raise ValueError(f"{model.__name__} has no column {column!r}")
+    by_column = {f.column: f for f in meta.concrete_fields}
+    unknown = [name for name in names if name not in by_column]
+    if unknown:
+        raise ValueError(f"{model.__name__} has no column {unknown[0]!r}")
     quote = db.ops.quote_name
-    sql = f"SELECT {_shape(model, vendor)[1]} FROM {quote(meta.db_table)} WHERE {quote(meta.db_table)}.{quote(column)} = %s"
+    table = quote(meta.db_table)
+    where = " AND ".join(f"{table}.{quote(name)} = %s" for name in names)
+    sql = f"SELECT {_shape(model, vendor)[1]} FROM {table} WHERE {where}"
     if for_update and db.features.has_select_for_update:
         sql += " FOR UPDATE"
-    return sql
+    return tuple(by_column[name] for name in names), sql
 
 
-def select_by(model, column: str, value, *, for_update: bool = False):
-    """The row whose ``column`` equals ``value``, as an instance, or None. ``column`` must be
-    one of the model's columns (``"business_id"``, not ``"business"``); ``for_update`` locks
-    the row where the backend can."""
+def select_by(model, *, for_update: bool = False, **equals):
+    """The row whose columns equal the given values, as an instance, or None (the first, if the
+    columns are not unique). Names are the model's columns (``business_id=…``, not
+    ``business=…``); values are prepared by their fields. ``for_update`` locks the row where the
+    backend can."""
     db = _db()
+    names = tuple(sorted(equals))
+    fields, statement = _select_sql(model, db.vendor, names, for_update)
+    params = [field.get_db_prep_value(equals[name], db) for field, name in zip(fields, names, strict=True)]
     with db.cursor() as cursor:
-        cursor.execute(_select_sql(model, db.vendor, column, for_update), [value])
+        cursor.execute(statement, params)
         row = cursor.fetchone()
     return None if row is None else build(model, row)
 

@@ -1,12 +1,14 @@
 from django.conf import settings
 
 from mpesa.daraja import Credentials
+from payme import sql
 from payme.encryption import Secret
 from payment_configs.models import PaymentConfig
 
 
 def active_config_for(*, business) -> PaymentConfig | None:
-    return PaymentConfig.objects.filter(business=business, is_active=True).first()
+    # Plain SQL (payme/sql.py): every payment start reads it.
+    return sql.select_by(PaymentConfig, business_id=business.pk, is_active=True)
 
 
 def setup_needed(*, business) -> bool:

@@ -13,9 +13,10 @@ from django.utils import timezone
 from mpesa import outcomes
 from mpesa.models import StkPush
 from mpesa.services import stk_push_create, stk_push_send
+from payme import sql
 from payme.errors import ApplicationError, Conflict, NotFound, ValidationFailed
 from payment_configs.models import PaymentConfig
-from payment_configs.selectors import active_config_for, credentials_for_push
+from payment_configs.selectors import active_config_for, daraja_credentials_for
 from payment_configs.services import PaymentConfigMissing
 from sales.models import Product, Sale, SaleItem, StockMovement
 from wallet.services import wallet_capture, wallet_hold, wallet_recapture, wallet_release
@@ -166,6 +167,10 @@ def sale_create(
     Raises ValidationFailed, InsufficientStock (409), PaymentConfigMissing (409),
     PaymentConfigUnverified (409), PromptInProgress (409), InsufficientTokens (402).
     """
+    return _sale_create(business=business, phone=phone, amount=amount, items=items, account_reference=account_reference, description=description, user=user)[0]
+
+
+def _sale_create(*, business, phone, amount, items, account_reference, description, user) -> tuple[Sale, PaymentConfig]:
     config = _usable_config(business)
     fee = settings.SALES_TOKEN_FEE
     with transaction.atomic():
@@ -188,7 +193,7 @@ def sale_create(
             account_reference=account_reference or config.account_reference,
             description=description or DEFAULT_DESCRIPTION,
         )
-        sale = Sale.objects.create(
+        sale = sql.insert(Sale(
             business=business,
             push=push,
             phone=phone,
@@ -198,7 +203,7 @@ def sale_create(
             stock_state=Sale.StockState.RESERVED if lines else Sale.StockState.NONE,
             token_fee=fee,
             created_by=user,
-        )
+        ))
         SaleItem.objects.bulk_create(
             [SaleItem(sale=sale, product=product, quantity=quantity, unit_price=product.price) for product, quantity in lines]
         )
@@ -206,7 +211,7 @@ def sale_create(
             _move_stock(product=product, delta=-quantity, reason=StockMovement.Reason.RESERVE, reference=f"reserve:{sale.public_id}:{product.pk}", sale=sale)
         if fee > 0:
             wallet_hold(business=business, tokens=fee, reference=f"sale:{sale.public_id}")
-    return sale
+    return sale, config
 
 
 def sale_start(*, business, phone: str, user=None, **kwargs) -> Sale:
@@ -216,14 +221,21 @@ def sale_start(*, business, phone: str, user=None, **kwargs) -> Sale:
     token hold were released; 503 — the sale stays pending until its callback or reconciliation.
     They carry the sale ``id`` in ``extra`` so a client can follow it.
     """
-    sale = sale_create(business=business, phone=phone, user=user, **kwargs)
-    credentials, passkey = credentials_for_push(sale.push)
+    fields = {"amount": None, "items": None, "account_reference": None, "description": None, **kwargs}
+    sale, config = _sale_create(business=business, phone=phone, user=user, **fields)
+    # The config that built the push a moment ago (credentials_for_push would look it up again).
+    credentials, passkey = daraja_credentials_for(config)
     try:
-        stk_push_send(push=sale.push, credentials=credentials, passkey=passkey)
+        push = stk_push_send(push=sale.push, credentials=credentials, passkey=passkey)
     except ApplicationError as exc:
         exc.extra = {**exc.extra, "id": str(sale.public_id)}
         raise
-    sale.refresh_from_db()
+    # Re-read: a fast callback may already have settled it. The push just returned is current.
+    sale = sql.select_by(Sale, id=sale.pk)
+    sale.push = push
+    if sale.stock_state == Sale.StockState.NONE:
+        # An ad-hoc sale has no lines: the response needs no query for them.
+        sale._prefetched_objects_cache = {"items": SaleItem.objects.none()}
     return sale
 
 

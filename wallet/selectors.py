@@ -5,7 +5,7 @@ from wallet.models import TokenPurchase, Wallet, WalletEntry
 
 
 def wallet_for(*, business) -> Wallet:
-    wallet = sql.select_by(Wallet, "business_id", business.pk)
+    wallet = sql.select_by(Wallet, business_id=business.pk)
     if wallet is None:
         wallet, _ = Wallet.objects.get_or_create(business=business)
     return wallet

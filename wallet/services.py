@@ -35,10 +35,10 @@ def wallet_create(*, business) -> Wallet:
 
 
 def _locked_wallet(business_id: int) -> Wallet:
-    wallet = sql.select_by(Wallet, "business_id", business_id, for_update=True)
+    wallet = sql.select_by(Wallet, business_id=business_id, for_update=True)
     if wallet is None:
         Wallet.objects.get_or_create(business_id=business_id)
-        wallet = sql.select_by(Wallet, "business_id", business_id, for_update=True)
+        wallet = sql.select_by(Wallet, business_id=business_id, for_update=True)
     return wallet
 
 
@@ -74,7 +74,7 @@ def _post_entry(*, business, kind, tokens: int, cause, reference: str, descripti
     moved = _move_balance(business_id, delta)
     # From here the wallet row is locked (by the update, or below), so this check cannot race
     # for the same wallet; the unique index on reference is the backstop.
-    existing = sql.select_by(WalletEntry, "reference", reference)
+    existing = sql.select_by(WalletEntry, reference=reference)
     if existing is not None:
         if moved is not None:
             _move_balance(business_id, -delta)
@@ -222,7 +222,7 @@ _STATUS_FROM_PUSH = {
 def on_topup_push_change(push: StkPush, previous_status: str) -> None:
     """Registered handler: runs in the push's transaction. Credits exactly once on success."""
     # No lock of its own: a purchase changes only here, under its push's row lock.
-    purchase = sql.select_by(TokenPurchase, "push_id", push.pk)
+    purchase = sql.select_by(TokenPurchase, push_id=push.pk)
     if purchase is None:
         raise TokenPurchase.DoesNotExist(f"No token purchase for push {push.pk}")
     purchase.status = _STATUS_FROM_PUSH.get(push.status, TokenPurchase.Status.PENDING)

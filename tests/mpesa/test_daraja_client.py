@@ -223,3 +223,18 @@ def test_query_result_code_is_a_string(daraja):
 def test_secrets_are_not_in_reprs():
     assert "secret-a" not in repr(CREDS)
     assert SANDBOX_PASSKEY not in repr(paybill_request())
+
+
+def test_proxies_come_from_the_environment_once_per_url_and_honour_no_proxy(monkeypatch):
+    from mpesa.daraja import _proxies_for
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://egress.internal:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    _proxies_for.cache_clear()
+    assert _proxies_for("https://api.safaricom.co.ke")["https"] == "http://egress.internal:3128"
+    monkeypatch.setenv("NO_PROXY", "api.safaricom.co.ke")
+    assert _proxies_for("https://api.safaricom.co.ke")["https"] == "http://egress.internal:3128"  # read once
+    _proxies_for.cache_clear()
+    assert _proxies_for("https://api.safaricom.co.ke") == {}
+    _proxies_for.cache_clear()

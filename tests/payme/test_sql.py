@@ -39,7 +39,7 @@ def test_select_by_reads_every_field_as_the_orm_does(owner):
         transaction_date=datetime(2026, 11, 22, 10, 21, 15, tzinfo=UTC), mpesa_receipt="RKT1ABC",
     )
     orm = StkPush.objects.get(pk=push.pk)
-    mine = sql.select_by(StkPush, "id", push.pk)
+    mine = sql.select_by(StkPush, id=push.pk)
     assert _field_values(mine) == _field_values(orm)
     assert mine.raw_callback == {"Body": {"stkCallback": {"ResultCode": 0}}}
     assert mine.paid_amount == Decimal("10.00") and isinstance(mine.public_id, uuid.UUID)
@@ -49,22 +49,30 @@ def test_select_by_reads_every_field_as_the_orm_does(owner):
 def test_select_by_decrypts_encrypted_fields_like_the_orm(owner):
     payment_config_setup(business=owner.business, method="till", shortcode="7654321", till_number="1234567", passkey="the-passkey", account_reference="SHOP")
     orm = PaymentConfig.objects.get(business=owner.business)
-    mine = sql.select_by(PaymentConfig, "business_id", owner.business.pk)
+    mine = sql.select_by(PaymentConfig, business_id=owner.business.pk)
     assert mine.passkey.reveal() == orm.passkey.reveal() == "the-passkey"
 
 
 def test_select_by_returns_none_when_nothing_matches(db):
-    assert sql.select_by(Wallet, "business_id", 987654) is None
+    assert sql.select_by(Wallet, business_id=987654) is None
+
+
+def test_select_by_matches_every_column_with_values_prepared_by_their_fields(owner):
+    push = _push(owner.business)
+    other = _push(owner.business, status="failed")
+    assert sql.select_by(StkPush, public_id=push.public_id).pk == push.pk  # a UUID, on both backends
+    assert sql.select_by(StkPush, id=other.pk, status="failed").pk == other.pk
+    assert sql.select_by(StkPush, id=other.pk, status="pending") is None
 
 
 def test_select_by_refuses_a_column_the_model_does_not_have(db):
     with pytest.raises(ValueError, match="no column 'business'"):
-        sql.select_by(Wallet, "business", 1)
+        sql.select_by(Wallet, business=1)
 
 
 def test_select_by_for_update_locks_where_the_backend_can(owner):
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        sql.select_by(Wallet, "business_id", owner.business.pk, for_update=True)
+        sql.select_by(Wallet, business_id=owner.business.pk, for_update=True)
     selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
     assert len(selects) == 1
     assert selects[0].endswith("FOR UPDATE") == connection.features.has_select_for_update
@@ -90,7 +98,7 @@ def test_insert_is_refused_by_the_database_constraints_and_leaves_nothing(owner)
 def test_update_writes_only_the_named_fields_and_auto_now(owner):
     wallet = Wallet.objects.get(business=owner.business)
     stamp = wallet.updated_at
-    loaded = sql.select_by(Wallet, "id", wallet.pk)
+    loaded = sql.select_by(Wallet, id=wallet.pk)
     loaded.balance = 42
     loaded.business_id = 999999  # changed in memory, not named: must not be written
     sql.update(loaded, ["balance"])

@@ -22,6 +22,7 @@ class FakeDaraja:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else each answer's body waits ~40 ms for a delayed ACK
 
             def log_message(self, *args):
                 pass
