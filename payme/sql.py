@@ -108,26 +108,41 @@ def select_by(model, *, for_update: bool = False, **equals):
 
 
 @cache
-def _insert_sql(model, vendor: str, returning: bool):
+def _insert_sql(model, vendor: str, returning: bool, unless_exists: str | None):
     meta = model._meta
     quote = _db().ops.quote_name
     fields = tuple(f for f in meta.concrete_fields if not (f.primary_key and f.db_returning))
     sql = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
+    if unless_exists is not None:
+        if not any(f.column == unless_exists and f.unique for f in fields):
+            raise ValueError(f"{model.__name__}.{unless_exists} is not a unique column")
+        sql += f" ON CONFLICT ({quote(unless_exists)}) DO NOTHING"
     if returning:
         sql += f" RETURNING {quote(meta.pk.column)}"
     return fields, sql
 
 
-def insert(instance):
-    """INSERT one new instance (no signals, like ``bulk_create``); sets its primary key."""
+def insert(instance, *, unless_exists: str | None = None):
+    """INSERT one new instance (no signals, like ``bulk_create``); sets its primary key.
+
+    With ``unless_exists="<unique column>"`` a row that already holds the same value wins: nothing
+    is inserted and None is returned (``ON CONFLICT … DO NOTHING``)."""
     db = _db()
     model = type(instance)
     returning = db.features.can_return_columns_from_insert
-    fields, sql = _insert_sql(model, db.vendor, returning)
+    if unless_exists is not None and not returning:
+        raise NotImplementedError("unless_exists needs INSERT … RETURNING")
+    fields, sql = _insert_sql(model, db.vendor, returning, unless_exists)
     params = [f.get_db_prep_save(f.pre_save(instance, True), db) for f in fields]
     with db.cursor() as cursor:
         cursor.execute(sql, params)
-        pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+        if returning:
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            pk = row[0]
+        else:
+            pk = cursor.lastrowid
     if model._meta.pk not in fields:
         setattr(instance, model._meta.pk.attname, pk)
     instance._state.adding = False

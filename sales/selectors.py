@@ -28,9 +28,13 @@ def sales(*, business, status=None, date_from=None, date_to=None, phone=None, ne
         qs = qs.filter(phone=phone)
     if needs_review is not None:
         qs = qs.filter(needs_review=needs_review)
-    return qs.select_related("created_by", "push").prefetch_related(
-        Prefetch("items", queryset=SaleItem.objects.select_related("product").order_by("id"))
-    ).order_by("-created_at", "-id")
+    # The answer shows the push's customer message only: its raw JSON columns stay in the database.
+    return (
+        qs.select_related("push")
+        .defer("push__raw_request", "push__raw_response", "push__raw_callback")
+        .prefetch_related(Prefetch("items", queryset=SaleItem.objects.select_related("product").order_by("id")))
+        .order_by("-created_at", "-id")
+    )
 
 
 def sale_get(*, business, public_id) -> Sale | None:

@@ -64,38 +64,43 @@ def _post_entry(*, business, kind, tokens: int, cause, reference: str, descripti
     """Must run inside a transaction. Idempotent on ``reference``: a second call with the same
     reference returns the first entry and changes nothing. Raises InsufficientTokens.
 
-    The common case is three statements (plain SQL, see payme/sql.py): move the balance (which
-    locks the wallet row), check the reference under that lock, insert the entry. A repeated
-    reference moves the balance back; a missing or short wallet takes the slow path below."""
+    The common case is two statements (plain SQL, see payme/sql.py): move the balance, which
+    takes the wallet's row lock, then insert the entry unless its reference exists. A repeated
+    reference moves the balance back; a missing or short wallet takes the slow path."""
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens <= 0:
         raise ValidationFailed("Tokens must be a positive whole number.", fields={"tokens": ["Must be > 0."]})
     business_id = getattr(business, "pk", business)
     delta = tokens if kind == Kind.CREDIT else -tokens
     moved = _move_balance(business_id, delta)
-    # From here the wallet row is locked (by the update, or below), so this check cannot race
-    # for the same wallet; the unique index on reference is the backstop.
-    existing = sql.select_by(WalletEntry, reference=reference)
-    if existing is not None:
-        if moved is not None:
-            _move_balance(business_id, -delta)
-        return existing
     if moved is None:
+        # Missing or short: under the wallet's lock, a repeated reference still answers with its
+        # entry before the balance is judged.
         wallet = _locked_wallet(business_id)
+        existing = sql.select_by(WalletEntry, reference=reference)
+        if existing is not None:
+            return existing
         if wallet.balance + delta < 0:
             raise InsufficientTokens(extra={"balance": wallet.balance, "required": tokens})
         moved = _move_balance(business_id, delta)
     wallet_id, balance_after = moved
-    return sql.insert(WalletEntry(
-        wallet_id=wallet_id,
-        business_id=business_id,
-        kind=kind,
-        tokens=tokens,
-        balance_after=balance_after,
-        cause=cause,
-        reference=reference,
-        description=description[:255],
-        author=author,
-    ))
+    entry = sql.insert(
+        WalletEntry(
+            wallet_id=wallet_id,
+            business_id=business_id,
+            kind=kind,
+            tokens=tokens,
+            balance_after=balance_after,
+            cause=cause,
+            reference=reference,
+            description=description[:255],
+            author=author,
+        ),
+        unless_exists="reference",
+    )
+    if entry is None:  # the reference was posted before: undo the move, answer with that entry
+        _move_balance(business_id, -delta)
+        return sql.select_by(WalletEntry, reference=reference)
+    return entry
 
 
 def wallet_credit(*, business, tokens: int, cause: str, reference: str, description: str = "", author=None) -> WalletEntry:

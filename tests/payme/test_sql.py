@@ -95,6 +95,25 @@ def test_insert_is_refused_by_the_database_constraints_and_leaves_nothing(owner)
     assert WalletEntry.objects.count() == before
 
 
+def test_insert_unless_exists_leaves_the_first_row_and_returns_none(owner):
+    wallet = Wallet.objects.get(business=owner.business)
+
+    def entry(tokens):
+        return WalletEntry(wallet=wallet, business=owner.business, kind="credit", tokens=tokens, balance_after=tokens, cause="purchase", reference="purchase:one")
+
+    first = sql.insert(entry(5), unless_exists="reference")
+    assert first is not None and first.pk is not None
+    assert sql.insert(entry(7), unless_exists="reference") is None
+    assert list(WalletEntry.objects.filter(reference="purchase:one").values_list("pk", "tokens")) == [(first.pk, 5)]
+
+
+def test_insert_unless_exists_needs_a_unique_column(owner):
+    wallet = Wallet.objects.get(business=owner.business)
+    with pytest.raises(ValueError, match="not a unique column"):
+        sql.insert(WalletEntry(wallet=wallet, business=owner.business, kind="credit", tokens=1, balance_after=1, cause="purchase", reference="r"), unless_exists="description")
+    assert not WalletEntry.objects.filter(reference="r").exists()
+
+
 def test_update_writes_only_the_named_fields_and_auto_now(owner):
     wallet = Wallet.objects.get(business=owner.business)
     stamp = wallet.updated_at
