@@ -170,7 +170,9 @@ def sale_create(
     return _sale_create(business=business, phone=phone, amount=amount, items=items, account_reference=account_reference, description=description, user=user)[0]
 
 
-def _sale_create(*, business, phone, amount, items, account_reference, description, user) -> tuple[Sale, PaymentConfig]:
+def _sale_create(
+    *, business, phone, amount=None, items=None, account_reference=None, description=None, user=None
+) -> tuple[Sale, PaymentConfig]:
     config = _usable_config(business)
     fee = settings.SALES_TOKEN_FEE
     with transaction.atomic():
@@ -221,8 +223,7 @@ def sale_start(*, business, phone: str, user=None, **kwargs) -> Sale:
     token hold were released; 503 — the sale stays pending until its callback or reconciliation.
     They carry the sale ``id`` in ``extra`` so a client can follow it.
     """
-    fields = {"amount": None, "items": None, "account_reference": None, "description": None, **kwargs}
-    sale, config = _sale_create(business=business, phone=phone, user=user, **fields)
+    sale, config = _sale_create(business=business, phone=phone, user=user, **kwargs)
     # The config that built the push a moment ago (credentials_for_push would look it up again).
     credentials, passkey = daraja_credentials_for(config)
     try:

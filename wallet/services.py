@@ -1,6 +1,6 @@
-"""Every change to a wallet goes through ``_post_entry``: it locks the wallet row, refuses to
-overdraw, inserts one append-only entry with a unique reference and moves the cached balance by
-the same amount with an F() expression — all in the caller's transaction."""
+"""Every change to a wallet goes through ``_post_entry``: it moves the cached balance (refusing to
+overdraw) with the wallet row locked and inserts one append-only entry with a unique reference —
+all in the caller's transaction."""
 
 from __future__ import annotations
 
