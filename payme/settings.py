@@ -89,7 +89,7 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 else:
     # Wait for the write lock instead of failing at once when two threads write together, and
     # take it at BEGIN: a deferred transaction that upgrades from reader to writer gets
