@@ -1,4 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.core.exceptions import PermissionDenied
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from accounts.admin_mixins import TenantScopedAdmin
 from accounts.models import Business, Membership, User
@@ -10,8 +15,34 @@ class UserAdmin(TenantScopedAdmin, admin.ModelAdmin):
     list_display = ("email", "full_name", "is_staff", "is_active", "date_joined")
     search_fields = ("email", "full_name")
     fields = ("email", "full_name", "is_active", "is_staff", "is_superuser", "date_joined", "last_login")
-    readonly_fields = ("date_joined", "last_login")
+    readonly_fields = ("date_joined", "last_login", "password_link")
     ordering = ("email",)
+
+    # Superusers set a user's password with Django's own view and form (passwords are sensitive
+    # POST parameters there: never in an error report). Owners manage cashiers through the API.
+    change_password_form = AdminPasswordChangeForm
+    change_user_password_template = None
+    user_change_password = auth_admin.UserAdmin.user_change_password
+
+    def get_urls(self):
+        return [
+            path("<id>/password/", self.admin_site.admin_view(self.superuser_change_password), name="accounts_user_password_change"),
+        ] + super().get_urls()
+
+    def superuser_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return self.user_change_password(request, id, form_url)
+
+    def get_fields(self, request, obj=None):
+        if request.user.is_superuser and obj is not None:
+            return (*self.fields, "password_link")
+        return self.fields
+
+    @admin.display(description="Password")
+    def password_link(self, obj):
+        url = reverse(f"{self.admin_site.name}:accounts_user_password_change", args=[obj.pk])
+        return format_html('<a href="{}">Set a new password</a>', url)
 
     def get_readonly_fields(self, request, obj=None):
         if request.user.is_superuser:

@@ -11,10 +11,17 @@ class StkPushAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
     list_select_related = ("business",)
     search_fields = ("phone", "mpesa_receipt", "account_reference")
     date_hierarchy = "created_at"
-    # The callback token and CheckoutRequestID are shared secrets with Safaricom: not shown.
+    # The callback token and CheckoutRequestID are shared secrets with Safaricom: never shown. The
+    # raw Daraja answer and callback carry the CheckoutRequestID, so only the platform's
+    # superusers (who investigate deliveries) see them.
     exclude = ("callback_token", "checkout_request_id", "merchant_request_id")
     list_per_page = 50
     show_full_result_count = False
+
+    def get_exclude(self, request, obj=None):
+        if request.user.is_superuser:
+            return self.exclude
+        return (*self.exclude, "raw_response", "raw_callback")
 
 
 @admin.register(CallbackDelivery)
@@ -27,3 +34,7 @@ class CallbackDeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAd
     date_hierarchy = "received_at"
     list_per_page = 50
     show_full_result_count = False
+
+    def get_exclude(self, request, obj=None):
+        # The raw body carries the CheckoutRequestID: superusers only (see StkPushAdmin).
+        return () if request.user.is_superuser else ("body",)

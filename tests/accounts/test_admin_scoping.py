@@ -50,3 +50,39 @@ def test_cashier_cannot_use_the_admin(cashier):
     client = Client()
     client.force_login(cashier.user)
     assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_superuser_sets_a_users_password_in_the_admin(owner, django_user_model, caplog):
+    root = django_user_model.objects.create_superuser(email="root@example.com", password="x", full_name="Root")
+    client = Client()
+    client.force_login(root)
+    change = client.get(f"/admin/accounts/user/{owner.user.pk}/change/").content.decode()
+    assert f"/admin/accounts/user/{owner.user.pk}/password/" in change
+    assert client.get(f"/admin/accounts/user/{owner.user.pk}/password/").status_code == 200
+    new = "Fresh-pass-2026!"
+    response = client.post(
+        f"/admin/accounts/user/{owner.user.pk}/password/",
+        {"password1": new, "password2": new, "usable_password": "true"},
+    )
+    assert response.status_code == 302
+    owner.user.refresh_from_db()
+    assert owner.user.check_password(new)
+    assert new not in caplog.text
+    signed_in = Client().post("/api/auth/sign-in", {"email": owner.user.email, "password": new}, content_type="application/json")
+    assert signed_in.status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_owner_cannot_set_passwords_in_the_admin(owner, cashier):
+    client = admin_client(owner)
+    before = cashier.user.password
+    assert client.get(f"/admin/accounts/user/{cashier.user.pk}/password/").status_code == 403
+    response = client.post(
+        f"/admin/accounts/user/{cashier.user.pk}/password/",
+        {"password1": "Other-pass-2026!", "password2": "Other-pass-2026!", "usable_password": "true"},
+    )
+    assert response.status_code == 403
+    cashier.user.refresh_from_db()
+    assert cashier.user.password == before
+    assert "/password/" not in client.get(f"/admin/accounts/user/{cashier.user.pk}/change/").content.decode()

@@ -255,3 +255,25 @@ def test_arbitrary_json_never_500s_and_never_changes_state(owner, start_topup, b
     push.refresh_from_db()
     assert push.status == "pending"
     assert balance(owner.business) == 0
+
+
+@pytest.mark.django_db
+def test_admin_shows_raw_daraja_bodies_to_superusers_only(owner, start_topup, django_user_model):
+    push = start_topup(amount=100).push
+    post_callback(Client(), push, success_callback(push))
+    push.refresh_from_db()
+    delivery = CallbackDelivery.objects.get(push=push)
+    pages = [f"/admin/mpesa/stkpush/{push.pk}/change/", f"/admin/mpesa/callbackdelivery/{delivery.pk}/change/"]
+    owner_client = Client()
+    owner_client.force_login(owner.user)
+    for url in pages:
+        page = owner_client.get(url)
+        assert page.status_code == 200, url
+        html = page.content.decode()
+        assert push.checkout_request_id not in html and push.callback_token not in html, url
+    root = django_user_model.objects.create_superuser(email="root@example.com", password="x", full_name="Root")
+    root_client = Client()
+    root_client.force_login(root)
+    for url in pages:
+        html = root_client.get(url).content.decode()
+        assert push.checkout_request_id in html and push.callback_token not in html, url
