@@ -1,5 +1,6 @@
 from functools import cache
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -50,9 +51,12 @@ class TenantJWTAuthentication(JWTAuthentication):
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError:
             raise AuthenticationFailed(_("Token contained no recognizable user identification"), code="token_invalid") from None
-        if api_settings.USER_ID_FIELD != "id" or isinstance(user_id, bool) or not isinstance(user_id, (int, str)) or not str(user_id).isdigit() or int(user_id) >= 2**63:
+        if api_settings.USER_ID_FIELD != "id":
+            raise ImproperlyConfigured("TenantJWTAuthentication looks users up by id: set SIMPLE_JWT['USER_ID_FIELD'] = 'id'.")
+        text = str(user_id)
+        if isinstance(user_id, bool) or not isinstance(user_id, (int, str)) or not (text.isascii() and text.isdigit()) or int(text) >= 2**63:
             raise AuthenticationFailed(_("User not found"), code="user_not_found")
-        user = user_with_tenant(int(user_id))
+        user = user_with_tenant(int(text))
         if user is None:
             raise AuthenticationFailed(_("User not found"), code="user_not_found")
         if not user.is_active:

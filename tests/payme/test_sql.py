@@ -158,7 +158,7 @@ def test_unknown_user_is_none(db):
     assert user_with_tenant(987654) is None
 
 
-@pytest.mark.parametrize("user_id", [987654, "12x", 2**63, True])
+@pytest.mark.parametrize("user_id", [987654, "12x", 2**63, True, "\u0661", -1])
 def test_token_for_a_missing_or_odd_user_id_is_a_401(owner, user_id):
     token = AccessToken.for_user(owner.user)
     token["user_id"] = user_id
