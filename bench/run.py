@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """PayMe benchmarks: gunicorn on PostgreSQL and Redis, measured against a no-op Django view.
 
-    .venv/bin/python bench/run.py [--seconds 8] [--connections 16] [--workers 2]
+    .venv/bin/python bench/run.py [--seconds 8] [--connections 16] [--workers 2] [--rounds 3] [--only a,b]
 
 Creates a fresh PostgreSQL database (payme_bench), serves the app with gunicorn, starts a
 zero-latency fake Daraja on loopback, and measures each scenario in the same run:
@@ -397,7 +397,9 @@ def report(args, names, rounds):
     print(f"{'scenario':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'noop/s':>9}{'x noop':>9}{'target':>9}{'errors':>8}")
     chosen = {}
     for name in names:
-        by_ratio = sorted(((m[name][0][0] / m[name][1][0] if m[name][1][0] else 0.0), m[name]) for m in rounds)
+        by_ratio = sorted(
+            (((m[name][0][0] / m[name][1][0]) if m[name][1][0] else 0.0, m[name]) for m in rounds), key=lambda pair: pair[0]
+        )
         ratio, (result, noop) = by_ratio[len(by_ratio) // 2]
         chosen[name] = (result, noop)
         rps, p50, p99, errors, _ = result
