@@ -10,6 +10,7 @@ TRANSACTION_DESC_MAX = 13
 SHORTCODE_RE = re.compile(r"^[0-9]{5,7}$")
 TIMESTAMP_RE = re.compile(r"^[0-9]{14}$")
 PHONE_RE = re.compile(r"^254[17][0-9]{8}$")
+WHITESPACE_RE = re.compile(r"\s")
 PAYBILL = "CustomerPayBillOnline"
 BUY_GOODS = "CustomerBuyGoodsOnline"
 
@@ -22,7 +23,7 @@ def forbidden_callback_words(url: str) -> list[str]:
 def callback_url_problem(url: str) -> str | None:
     if not isinstance(url, str) or not url:
         return "is missing"
-    if any(ch.isspace() for ch in url):
+    if WHITESPACE_RE.search(url):
         return "contains whitespace"
     if not re.match(r"^https?://[^/\s]+", url):
         return "is not an http(s) URL"
