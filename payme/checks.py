@@ -67,3 +67,18 @@ def mpesa_settings_check(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@register()
+def database_features_check(app_configs, **kwargs):
+    """payme.sql writes INSERT … ON CONFLICT … RETURNING: SQLite has both from 3.35."""
+    import sqlite3
+
+    return sqlite_problems(settings.DATABASES["default"]["ENGINE"], sqlite3.sqlite_version_info)
+
+
+def sqlite_problems(engine: str, version: tuple) -> list:
+    if engine == "django.db.backends.sqlite3" and tuple(version) < (3, 35):
+        shown = ".".join(str(part) for part in version)
+        return [Error(f"SQLite {shown} is too old: PayMe needs 3.35 or newer (or PostgreSQL).", id="payme.E020")]
+    return []

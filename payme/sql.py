@@ -15,8 +15,9 @@ What keeps them honest:
   ``auto_now``/``auto_now_add`` fields, as ``Model.save`` would.
 - The SQL for a (model, shape) is built once per backend and cached; every value is a bound
   parameter, and column names in a ``WHERE`` must be the model's own.
-- Works on PostgreSQL and SQLite (``FOR UPDATE`` only where the backend has it; ``RETURNING``
-  where it can return columns from an insert).
+- Works on the project's two backends, PostgreSQL and SQLite ≥ 3.35 (both have ``RETURNING`` and
+  ``ON CONFLICT``; ``FOR UPDATE`` only where the backend has it). A system check refuses an
+  older SQLite at start-up.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def select_by(model, *, for_update: bool = False, **equals):
 
 
 @cache
-def _insert_sql(model, vendor: str, returning: bool, unless_exists: str | None):
+def _insert_sql(model, vendor: str, unless_exists: str | None):
     meta = model._meta
     quote = _db().ops.quote_name
     fields = tuple(f for f in meta.concrete_fields if not (f.primary_key and f.db_returning))
@@ -117,34 +118,26 @@ def _insert_sql(model, vendor: str, returning: bool, unless_exists: str | None):
         if not any(f.column == unless_exists and f.unique for f in fields):
             raise ValueError(f"{model.__name__}.{unless_exists} is not a unique column")
         sql += f" ON CONFLICT ({quote(unless_exists)}) DO NOTHING"
-    if returning:
-        sql += f" RETURNING {quote(meta.pk.column)}"
-    return fields, sql
+    return fields, sql + f" RETURNING {quote(meta.pk.column)}"
 
 
 def insert(instance, *, unless_exists: str | None = None):
-    """INSERT one new instance (no signals, like ``bulk_create``); sets its primary key.
+    """INSERT one new instance (no signals, like ``bulk_create``); sets its primary key from
+    ``RETURNING``.
 
     With ``unless_exists="<unique column>"`` a row that already holds the same value wins: nothing
-    is inserted and None is returned (``ON CONFLICT … DO NOTHING``)."""
+    is inserted and None is returned (``ON CONFLICT … DO NOTHING`` returns no row)."""
     db = _db()
     model = type(instance)
-    returning = db.features.can_return_columns_from_insert
-    if unless_exists is not None and not returning:
-        raise NotImplementedError("unless_exists needs INSERT … RETURNING")
-    fields, sql = _insert_sql(model, db.vendor, returning, unless_exists)
+    fields, sql = _insert_sql(model, db.vendor, unless_exists)
     params = [f.get_db_prep_save(f.pre_save(instance, True), db) for f in fields]
     with db.cursor() as cursor:
         cursor.execute(sql, params)
-        if returning:
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            pk = row[0]
-        else:
-            pk = cursor.lastrowid
+        row = cursor.fetchone()
+    if row is None:
+        return None
     if model._meta.pk not in fields:
-        setattr(instance, model._meta.pk.attname, pk)
+        setattr(instance, model._meta.pk.attname, row[0])
     instance._state.adding = False
     instance._state.db = db.alias
     return instance

@@ -91,3 +91,12 @@ def test_docs_work_offline_with_self_hosted_assets():
     assert "/static/drf_spectacular_sidecar/" in html
     assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html
     assert Client().get("/api/schema").status_code == 200
+
+
+def test_an_sqlite_without_returning_is_refused_at_start_up():
+    from payme.checks import sqlite_problems
+
+    assert [e.id for e in sqlite_problems("django.db.backends.sqlite3", (3, 34, 1))] == ["payme.E020"]
+    assert "SQLite 3.34.1 is too old" in sqlite_problems("django.db.backends.sqlite3", (3, 34, 1))[0].msg
+    assert sqlite_problems("django.db.backends.sqlite3", (3, 35, 0)) == []
+    assert sqlite_problems("django.db.backends.postgresql", (3, 8, 0)) == []
