@@ -160,20 +160,16 @@ def sale_create(
     account_reference: str | None = None,
     description: str | None = None,
     user=None,
+    config: PaymentConfig | None = None,
 ) -> Sale:
     """The transactional half of starting a sale: reserve stock (products locked in id order),
     hold the token fee, record the sale and its push — all or nothing. Nothing is sent.
+    ``config`` is the business's usable config when the caller has looked it up already.
 
     Raises ValidationFailed, InsufficientStock (409), PaymentConfigMissing (409),
     PaymentConfigUnverified (409), PromptInProgress (409), InsufficientTokens (402).
     """
-    return _sale_create(business=business, phone=phone, amount=amount, items=items, account_reference=account_reference, description=description, user=user)[0]
-
-
-def _sale_create(
-    *, business, phone, amount=None, items=None, account_reference=None, description=None, user=None
-) -> tuple[Sale, PaymentConfig]:
-    config = _usable_config(business)
+    config = config or _usable_config(business)
     fee = settings.SALES_TOKEN_FEE
     with transaction.atomic():
         lines = _cart_lines(business, items) if items else []
@@ -213,7 +209,7 @@ def _sale_create(
             _move_stock(product=product, delta=-quantity, reason=StockMovement.Reason.RESERVE, reference=f"reserve:{sale.public_id}:{product.pk}", sale=sale)
         if fee > 0:
             wallet_hold(business=business, tokens=fee, reference=f"sale:{sale.public_id}")
-    return sale, config
+    return sale
 
 
 def sale_start(*, business, phone: str, user=None, **kwargs) -> Sale:
@@ -223,8 +219,9 @@ def sale_start(*, business, phone: str, user=None, **kwargs) -> Sale:
     token hold were released; 503 — the sale stays pending until its callback or reconciliation.
     They carry the sale ``id`` in ``extra`` so a client can follow it.
     """
-    sale, config = _sale_create(business=business, phone=phone, user=user, **kwargs)
-    # The config that built the push a moment ago (credentials_for_push would look it up again).
+    config = _usable_config(business)
+    sale = sale_create(business=business, phone=phone, user=user, config=config, **kwargs)
+    # The config that builds the push is the one whose secrets send it: one lookup, not two.
     credentials, passkey = daraja_credentials_for(config)
     try:
         push = stk_push_send(push=sale.push, credentials=credentials, passkey=passkey)
@@ -234,9 +231,6 @@ def sale_start(*, business, phone: str, user=None, **kwargs) -> Sale:
     # Re-read: a fast callback may already have settled it. The push just returned is current.
     sale = sql.select_by(Sale, id=sale.pk)
     sale.push = push
-    if sale.stock_state == Sale.StockState.NONE:
-        # An ad-hoc sale has no lines: the response needs no query for them.
-        sale._prefetched_objects_cache = {"items": SaleItem.objects.none()}
     return sale
 
 

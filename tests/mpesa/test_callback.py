@@ -277,3 +277,37 @@ def test_admin_shows_raw_daraja_bodies_to_superusers_only(owner, start_topup, dj
     for url in pages:
         html = root_client.get(url).content.decode()
         assert push.checkout_request_id in html and push.callback_token not in html, url
+
+
+@pytest.mark.django_db
+def test_a_failure_inside_the_apply_transaction_changes_nothing_and_a_resend_applies_once(owner, start_topup, monkeypatch):
+    import mpesa.services as services
+
+    purchase = start_topup(amount=100)
+    real_hooks = services.hooks_for
+    failures = []
+
+    class Failing:
+        def __init__(self, hooks):
+            self.credentials_for = hooks.credentials_for
+            self._on_change = hooks.on_change
+
+        def on_change(self, push, previous):
+            self._on_change(push, previous)  # the credit is written, then the transaction fails
+            failures.append(push.pk)
+            raise RuntimeError("database went away mid-apply")
+
+    monkeypatch.setattr(services, "hooks_for", lambda purpose: Failing(real_hooks(purpose)))
+    body = success_callback(purchase.push)
+    response = post_callback(Client(), purchase.push, body)
+    assert response.status_code == 503 and failures == [purchase.push.pk]
+    push = StkPush.objects.get(pk=purchase.push.pk)
+    assert (push.status, push.mpesa_receipt) == ("pending", None)
+    assert balance(owner.business) == 0 and not WalletEntry.objects.exists()
+    assert list(CallbackDelivery.objects.values_list("outcome", flat=True)) == ["received"]
+
+    monkeypatch.setattr(services, "hooks_for", real_hooks)
+    assert post_callback(Client(), purchase.push, body).json() == ACCEPTED
+    assert post_callback(Client(), purchase.push, body).json() == ACCEPTED
+    assert balance(owner.business) == 100 and WalletEntry.objects.count() == 1
+    assert list(CallbackDelivery.objects.order_by("id").values_list("outcome", flat=True)) == ["received", "applied", "duplicate"]
