@@ -1,4 +1,5 @@
-from django.db.models import Case, F, Sum, When
+from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from payme import sql
 from wallet.models import TokenPurchase, Wallet, WalletEntry
@@ -23,13 +24,26 @@ def token_purchase_get(*, business, public_id) -> TokenPurchase | None:
     return TokenPurchase.objects.filter(business=business, public_id=public_id).first()
 
 
+def _signed_tokens():
+    return Case(When(kind=WalletEntry.Kind.CREDIT, then=F("tokens")), default=-F("tokens"))
+
+
 def ledger_sum(wallet: Wallet) -> int:
-    total = WalletEntry.objects.filter(wallet=wallet).aggregate(
-        total=Sum(Case(When(kind=WalletEntry.Kind.CREDIT, then=F("tokens")), default=-F("tokens")))
-    )["total"]
+    total = WalletEntry.objects.filter(wallet=wallet).aggregate(total=Sum(_signed_tokens()))["total"]
     return int(total or 0)
 
 
 def wallet_mismatches():
-    """Wallets whose cached balance differs from the sum of their entries: [(wallet, ledger)]."""
-    return [(w, s) for w in Wallet.objects.select_related("business").order_by("pk") if (s := ledger_sum(w)) != w.balance]
+    """Wallets whose cached balance differs from the sum of their entries: [(wallet, ledger)].
+    One query, however many wallets (the sums are computed by the database)."""
+    ledger = (
+        WalletEntry.objects.filter(wallet=OuterRef("pk")).order_by().values("wallet")
+        .annotate(total=Sum(_signed_tokens())).values("total")
+    )
+    wallets = (
+        Wallet.objects.select_related("business")
+        .annotate(ledger=Coalesce(Subquery(ledger), Value(0), output_field=BigIntegerField()))
+        .exclude(balance=F("ledger"))
+        .order_by("pk")
+    )
+    return [(w, int(w.ledger)) for w in wallets]

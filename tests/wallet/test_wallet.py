@@ -226,6 +226,24 @@ def test_check_wallets_exits_non_zero_on_a_mismatch(owner):
 
 
 @pytest.mark.django_db
+def test_wallet_mismatches_names_each_wrong_wallet_with_its_ledger_in_one_query(make_owner, django_assert_num_queries):
+    from wallet.selectors import wallet_mismatches
+
+    good, bad, empty_bad, empty_good = (make_owner() for _ in range(4))
+    for owner in (good, bad):
+        wallet_credit(business=owner.business, tokens=5, cause="adjustment", reference=f"seed-{owner.pk}")
+        wallet_debit(business=owner.business, tokens=2, cause="spend", reference=f"spend-{owner.pk}")
+    Wallet.objects.filter(business=bad.business).update(balance=9)
+    Wallet.objects.filter(business=empty_bad.business).update(balance=4)
+    with django_assert_num_queries(1):
+        found = [(w.business_id, w.balance, ledger) for w, ledger in wallet_mismatches()]
+    assert found == [(bad.business.pk, 9, 3), (empty_bad.business.pk, 4, 0)]
+    assert Wallet.objects.get(business=empty_good.business).balance == 0
+    Wallet.objects.filter(business=bad.business).update(balance=3)  # the autouse check must pass
+    Wallet.objects.filter(business=empty_bad.business).update(balance=0)
+
+
+@pytest.mark.django_db
 def test_nobody_sees_another_business_wallet(owner, make_owner, daraja):
     accept_push(daraja)
     purchase_id = client_for(owner).post("/api/wallet-payment/initiate", {"phone": "0708374149", "amount": 100}, format="json").json()["id"]
