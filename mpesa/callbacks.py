@@ -7,8 +7,8 @@ malformed bodies get a 4xx JSON answer.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
-import json
 import logging
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from mpesa.services import (
     to_decimal,
 )
 from payme import sql
+from payme.parsers import loads_bounded
 
 logger = logging.getLogger(__name__)
 Outcome = CallbackDelivery.Outcome
@@ -134,17 +135,55 @@ def _ip_allowed(ip: str | None) -> bool:
     return False
 
 
+BASE64_PREFIX = "base64:"
+
+
+def stored_body(raw: bytes) -> tuple[str, bool]:
+    """The delivery's body as text a database column takes, byte for byte recoverable: UTF-8
+    text as it came, or ``base64:…`` when it is not UTF-8 or holds a NUL (PostgreSQL refuses NUL
+    in text: ``b"\\xff\\xfe\\x00"`` was a 503 with a traceback, issue #13). Returns (text, encoded)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text or text.startswith(BASE64_PREFIX):
+        return BASE64_PREFIX + base64.b64encode(raw).decode("ascii"), True
+    return text, False
+
+
 def _record(request, token, raw, outcome, detail="", push=None):
+    body, encoded = stored_body(raw)
+    if encoded:
+        detail = f"{detail} (body stored as base64)".strip()
     # Plain SQL (payme/sql.py): this insert runs for every delivery.
     return sql.insert(CallbackDelivery(
         push=push,
         token_prefix=token[:8],
-        body=raw.decode("utf-8", errors="replace"),
+        body=body,
         remote_addr=request.META.get("REMOTE_ADDR") or None,
-        forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR", "")[:255],
+        forwarded_for=_printable(request.META.get("HTTP_X_FORWARDED_FOR", ""))[:255],
         outcome=outcome,
-        detail=detail[:255],
+        detail=_printable(detail)[:255],
     ))
+
+
+def _printable(text: str) -> str:
+    return "".join(ch for ch in text if ch.isprintable())
+
+
+def _holds_nul(value) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _reply(outcome, status=200):
@@ -186,9 +225,13 @@ def _handle(request, token):
         return _answer(request, token, raw, Outcome.FORBIDDEN_IP, f"source {ip}", status=403)
 
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = loads_bounded(raw)
+    except (ValueError, UnicodeDecodeError):  # nesting beyond MAX_JSON_DEPTH is a ValueError too
         return _answer(request, token, raw, Outcome.MALFORMED, "not JSON", status=400)
+    if _holds_nul(body):
+        # Valid JSON can spell NUL as \u0000; no Daraja field has one, and PostgreSQL refuses it
+        # in the push's text and jsonb columns.
+        return _answer(request, token, raw, Outcome.MALFORMED, "NUL character in the JSON", status=400)
 
     push = sql.select_by(StkPush, callback_token=token) if len(token) <= 64 else None
     if push is None:

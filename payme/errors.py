@@ -7,12 +7,16 @@ stable ``code``. Services raise ``ApplicationError`` subclasses; DRF's own excep
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
+
+from payme.parsers import JsonTooDeep
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,12 @@ class PaymentRequired(ApplicationError):
 class UnprocessableEntity(ApplicationError):
     code = "unprocessable"
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
+class RequestTooLarge(ApplicationError):
+    code = "request_too_large"
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_message = "The request body is too large."
 
 
 class UpstreamError(ApplicationError):
@@ -134,6 +144,11 @@ def exception_handler(exc, context):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf_exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE from its Content-Length, before
+        # reading it; without this it was a 500 (issue #13).
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = RequestTooLarge(f"The request body is larger than {limit} bytes.", extra={"max_bytes": limit})
 
     headers = {}
     if isinstance(exc, ApplicationError):
@@ -153,7 +168,9 @@ def exception_handler(exc, context):
     if isinstance(exc, drf_exceptions.APIException):
         set_rollback()
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), exc.default_code)
-        if isinstance(exc, drf_exceptions.ParseError):
+        if isinstance(exc, JsonTooDeep):
+            message = str(exc.detail)
+        elif isinstance(exc, drf_exceptions.ParseError):
             message = "The request body is not valid JSON."
         elif isinstance(exc, drf_exceptions.Throttled):
             message = "Too many requests. Try again later."

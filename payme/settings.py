@@ -147,7 +147,8 @@ X_FRAME_OPTIONS = "DENY"
 # functional constraint user_email_ci_unique on Lower(email), which that check cannot see.
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=["security.W021", "auth.W004"])
 
-# Callback bodies are tiny; anything bigger is refused before it is parsed.
+# No API or callback body comes near this; a bigger one is refused (413 `request_too_large`)
+# from its Content-Length, before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 
 # --- REST framework and JWT -----------------------------------------------------------------
@@ -157,7 +158,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["payme.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "payme.pagination.DefaultPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "payme.errors.exception_handler",
