@@ -48,8 +48,14 @@ class Sale(TimeStampedModel):
     push = models.OneToOneField("mpesa.StkPush", null=True, blank=True, on_delete=models.PROTECT, related_name="sale")
     phone = models.CharField(max_length=12, help_text="The customer's M-Pesa number.")
     amount = models.PositiveIntegerField(help_text="Whole KES.")
-    account_reference = models.CharField(max_length=12)
-    description = models.CharField(max_length=13)
+    account_reference = models.CharField(
+        max_length=40,
+        help_text="As the cashier typed it; the prompt shows it shortened to Daraja's 12 characters (the push keeps that).",
+    )
+    description = models.CharField(
+        max_length=100,
+        help_text="As the cashier typed it; Daraja gets it shortened to 13 characters (the push keeps that).",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=255, blank=True, help_text="Why it is not paid, in plain words.")
     mpesa_receipt = models.CharField(max_length=32, blank=True)

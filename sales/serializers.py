@@ -4,7 +4,7 @@ from accounts.serializers import PhoneField
 from payme.fields import AmountField
 from sales.models import Sale
 
-REFERENCE_RE = r"^[A-Za-z0-9 \-]{1,12}$"
+REFERENCE_RE = r"^(?=.*[A-Za-z0-9])[A-Za-z0-9 \-]{1,40}$"
 
 
 class ProductInput(serializers.Serializer):
@@ -36,11 +36,21 @@ class SaleInput(serializers.Serializer):
     amount = AmountField(required=False, help_text="Ad-hoc sale: KES, decimals round half-up. Omit for a cart.")
     items = CartLineInput(many=True, required=False, help_text="Cart sale: products and quantities. Omit for ad-hoc.")
     account_reference = serializers.RegexField(
-        REFERENCE_RE, required=False, max_length=12,
-        error_messages={"invalid": "Up to 12 letters, digits, spaces or dashes."},
-        help_text="Shown in the prompt; defaults to the config's account reference.",
+        REFERENCE_RE, required=False, max_length=40,
+        error_messages={"invalid": "Up to 40 letters, digits, spaces or dashes, with at least one letter or digit."},
+        help_text=(
+            "Up to 40 letters, digits, spaces or dashes; defaults to the config's account reference. Kept whole on "
+            "the sale. Shortened for M-Pesa, whose AccountReference (shown in the prompt) takes 12: spaces and "
+            "dashes are dropped, then the first 12 kept (\"Parking slot 5\" → \"Parkingslot5\")."
+        ),
     )
-    description = serializers.CharField(required=False, max_length=13, help_text="Up to 13 characters.")
+    description = serializers.CharField(
+        required=False, max_length=100,
+        help_text=(
+            "Up to 100 characters, kept whole on the sale. Shortened for M-Pesa, whose TransactionDesc takes 13: "
+            "whole words while they fit, else the first 13 characters (\"Parking fee for slot 5\" → \"Parking fee\")."
+        ),
+    )
     businessId = serializers.CharField(required=False, max_length=64, help_text="Accepted for the seed app; must be your own business.")  # noqa: N815
 
     def validate(self, attrs):

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from mpesa import outcomes
+from mpesa import outcomes, rules
 from mpesa.models import StkPush
 from mpesa.services import stk_push_create, stk_push_send
 from payme import sql
@@ -22,6 +22,29 @@ from sales.models import Product, Sale, SaleItem, StockMovement
 from wallet.services import wallet_capture, wallet_hold, wallet_recapture, wallet_release
 
 DEFAULT_DESCRIPTION = "Payment"
+
+
+def daraja_description(text: str) -> str:
+    """TransactionDesc for Daraja (at most 13 characters) from what the cashier typed (up to 100,
+    kept whole on the sale): whole words while they fit, else the first 13 characters.
+    "Parking fee for slot 5" → "Parking fee"."""
+    text = " ".join(text.split())
+    limit = rules.TRANSACTION_DESC_MAX
+    if len(text) <= limit:
+        return text
+    head = text[: limit + 1]
+    return head.rsplit(" ", 1)[0] if " " in head else text[:limit]
+
+
+def daraja_account_reference(text: str) -> str:
+    """AccountReference for Daraja (at most 12 characters; the customer sees it in the prompt)
+    from what the cashier typed (up to 40, kept whole on the sale): spaces and dashes go first,
+    so "Parking slot 5" → "Parkingslot5"; anything still too long keeps its first 12."""
+    text = " ".join(text.split())
+    limit = rules.ACCOUNT_REFERENCE_MAX
+    if len(text) <= limit:
+        return text
+    return text.replace(" ", "").replace("-", "")[:limit]
 
 
 class InsufficientStock(Conflict):
@@ -171,6 +194,8 @@ def sale_create(
     """
     config = config or _usable_config(business)
     fee = settings.SALES_TOKEN_FEE
+    account_reference = " ".join((account_reference or config.account_reference).split())
+    description = " ".join((description or DEFAULT_DESCRIPTION).split())
     with transaction.atomic():
         lines = _cart_lines(business, items) if items else []
         total = sum(product.price * quantity for product, quantity in lines) if lines else amount
@@ -188,16 +213,16 @@ def sale_create(
             transaction_type=config.transaction_type,
             amount=total,
             phone=phone,
-            account_reference=account_reference or config.account_reference,
-            description=description or DEFAULT_DESCRIPTION,
+            account_reference=daraja_account_reference(account_reference),
+            description=daraja_description(description),
         )
         sale = sql.insert(Sale(
             business=business,
             push=push,
             phone=phone,
             amount=total,
-            account_reference=push.account_reference,
-            description=push.description,
+            account_reference=account_reference,
+            description=description,
             stock_state=Sale.StockState.RESERVED if lines else Sale.StockState.NONE,
             token_fee=fee,
             created_by=user,

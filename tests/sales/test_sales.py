@@ -220,8 +220,10 @@ def test_bad_sale_inputs_get_their_codes_and_write_nothing(till_owner, products,
         ({"phone": "0708374149", "amount": "0.4"}, "amount_out_of_range", "amount"),
         ({"phone": "0708374149", "amount": "abc"}, "invalid", "amount"),
         ({"phone": "12345", "amount": 10}, "invalid_phone", "phone"),
-        ({"phone": "0708374149", "amount": 10, "account_reference": "THIRTEENCHARS"}, "invalid", "account_reference"),
-        ({"phone": "0708374149", "amount": 10, "description": "fourteen chars"}, "invalid", "description"),
+        ({"phone": "0708374149", "amount": 10, "account_reference": "R" * 41}, "invalid", "account_reference"),
+        ({"phone": "0708374149", "amount": 10, "account_reference": " - "}, "invalid", "account_reference"),
+        ({"phone": "0708374149", "amount": 10, "account_reference": "SLOT#5"}, "invalid", "account_reference"),
+        ({"phone": "0708374149", "amount": 10, "description": "d" * 101}, "invalid", "description"),
         ({"phone": "0708374149"}, "invalid", "amount"),
         ({"phone": "0708374149", "amount": 10, "items": cart((unga, 1))}, "invalid", "amount"),
     ]
@@ -441,3 +443,68 @@ def test_late_payment_with_an_empty_wallet_is_paid_and_flagged(till_owner, daraj
     assert (sale.status, sale.needs_review) == ("paid", True)
     assert "Token fee could not be charged" in sale.review_reason
     assert Wallet.objects.get().balance == 0
+
+
+@pytest.mark.django_db
+def test_the_parking_seeds_own_request_is_accepted_and_daraja_gets_short_texts(till_owner, daraja):
+    # The seed's body (issue #13): the sale keeps what the cashier typed, Daraja gets its limits.
+    accept_push(daraja)
+    response = client_for(till_owner).post("/api/sales/payment", {
+        "phone": "+254712345678", "amount": "1140.8333333333333", "account_reference": "Parking slot 5",
+        "description": "Parking fee for slot 5",
+    }, format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (body["amount"], body["account_reference"], body["description"]) == (1141, "Parking slot 5", "Parking fee for slot 5")
+    sale = Sale.objects.get()
+    assert (sale.account_reference, sale.description) == ("Parking slot 5", "Parking fee for slot 5")
+    assert (sale.push.account_reference, sale.push.description) == ("Parkingslot5", "Parking fee")
+    sent = sent_body(daraja)
+    assert (sent["AccountReference"], sent["TransactionDesc"]) == ("Parkingslot5", "Parking fee")
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("Parking", "Parking"),
+        ("Parking fee for slot 5", "Parking fee"),
+        ("Thirteen char", "Thirteen char"),
+        ("Abcdefghijklm nop", "Abcdefghijklm"),
+        ("Supercalifragilistic", "Supercalifrag"),
+        ("  two   spaces  ", "two spaces"),
+        ("d" * 100, "d" * 13),
+    ],
+)
+def test_daraja_description_keeps_whole_words_within_13(typed, sent):
+    from sales.services import daraja_description
+
+    assert daraja_description(typed) == sent
+    assert len(daraja_description(typed)) <= 13
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("SLOT5", "SLOT5"),
+        ("Parking slot 5", "Parkingslot5"),
+        ("INV-2026-0001", "INV20260001"),
+        ("Room 12 - Block B - Level 3", "Room12BlockB"),
+        ("R" * 40, "R" * 12),
+    ],
+)
+def test_daraja_account_reference_drops_separators_then_keeps_12(typed, sent):
+    from sales.services import daraja_account_reference
+
+    assert daraja_account_reference(typed) == sent
+
+
+@pytest.mark.django_db
+def test_a_long_description_on_a_cart_sale_is_kept_and_shortened_for_daraja(till_owner, products, daraja):
+    unga, _ = products
+    accept_push(daraja)
+    text = "Weekly groceries for the staff canteen, second floor"
+    response = client_for(till_owner).post("/api/sales/payment", {"phone": "0708374149", "items": cart((unga, 1)), "description": text}, format="json")
+    assert response.status_code == 202
+    assert response.json()["description"] == text
+    assert sent_body(daraja)["TransactionDesc"] == "Weekly"
+    assert sent_body(daraja)["AccountReference"] == "SHOP1"
