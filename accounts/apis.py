@@ -15,7 +15,7 @@ from accounts.permissions import IsBusinessMember, IsBusinessOwner
 from accounts.selectors import business_members, membership_for_user
 from accounts.services import business_sign_up, member_add
 from accounts.throttles import AuthRateThrottle
-from payme.errors import ApplicationError
+from payme.errors import TOKEN_INVALID_MESSAGE, ApplicationError
 from payme.openapi import error_responses
 from payment_configs.selectors import setup_needed
 from payment_configs.services import SETUP_URL
@@ -30,7 +30,7 @@ class InvalidCredentials(ApplicationError):
 class InvalidToken(ApplicationError):
     code = "token_invalid"
     status_code = status.HTTP_401_UNAUTHORIZED
-    default_message = "The token is invalid, expired or has been revoked."
+    default_message = TOKEN_INVALID_MESSAGE
 
 
 def _session_payload(membership, *, with_tokens: bool):

@@ -82,7 +82,10 @@ class UpstreamError(ApplicationError):
 
 _DRF_CODES = {
     drf_exceptions.NotAuthenticated: "not_authenticated",
-    drf_exceptions.AuthenticationFailed: "authentication_failed",
+    # Only the JWT authenticator raises it: an expired, forged or revoked access token, or a token
+    # whose user is gone. One code for "refresh, or sign in again", the same the refresh endpoint
+    # gives for an expired or revoked refresh token (issue #13).
+    drf_exceptions.AuthenticationFailed: "token_invalid",
     drf_exceptions.PermissionDenied: "permission_denied",
     drf_exceptions.NotFound: "not_found",
     drf_exceptions.MethodNotAllowed: "method_not_allowed",
@@ -127,6 +130,8 @@ def _first_code(detail):
         return detail.code
     return None
 
+
+TOKEN_INVALID_MESSAGE = "The token is invalid, expired or has been revoked: refresh it, or sign in again."
 
 # Codes that serializers raise on purpose and that clients should see at the top level.
 PROMOTED_VALIDATION_CODES = {"email_taken", "invalid_phone", "amount_out_of_range"}
@@ -178,6 +183,8 @@ def exception_handler(exc, context):
                 headers["Retry-After"] = str(int(exc.wait) + 1)
         elif isinstance(exc, drf_exceptions.NotFound):
             message = "Not found."
+        elif isinstance(exc, drf_exceptions.AuthenticationFailed):
+            message = TOKEN_INVALID_MESSAGE
         else:
             message = str(exc.detail) if not isinstance(exc.detail, (dict, list)) else exc.default_detail
         auth_header = getattr(exc, "auth_header", None)

@@ -203,3 +203,48 @@ def test_unknown_api_path_is_json_404():
     response = APIClient().get("/api/nothing-here")
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"
+
+
+SIGN_IN_AGAIN = {
+    "code": "token_invalid",
+    "message": "The token is invalid, expired or has been revoked: refresh it, or sign in again.",
+    "fields": {},
+}
+
+
+@pytest.mark.django_db
+def test_an_expired_access_token_is_token_invalid_like_an_expired_refresh_token(owner):
+    from datetime import timedelta
+
+    from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+    access = AccessToken.for_user(owner.user)
+    access.set_exp(lifetime=-timedelta(seconds=1))
+    response = APIClient().get("/api/auth/me", HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert response.status_code == 401
+    assert error_of(response) == SIGN_IN_AGAIN
+
+    refresh = RefreshToken.for_user(owner.user)
+    refresh.set_exp(lifetime=-timedelta(seconds=1))
+    refreshed = APIClient().post("/api/auth/token/refresh", {"refresh": str(refresh)}, format="json")
+    assert refreshed.status_code == 401
+    assert error_of(refreshed) == SIGN_IN_AGAIN
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("header", ["Bearer not-a-jwt", "Bearer a.b.c"])
+def test_a_forged_access_token_is_token_invalid(owner, header):
+    response = APIClient().get("/api/auth/me", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert error_of(response) == SIGN_IN_AGAIN
+
+
+@pytest.mark.django_db
+def test_a_blacklisted_refresh_token_is_token_invalid(owner):
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    refresh = str(RefreshToken.for_user(owner.user))
+    assert APIClient().post("/api/auth/sign-out", {"refresh": refresh}, format="json").status_code == 204
+    response = APIClient().post("/api/auth/token/refresh", {"refresh": refresh}, format="json")
+    assert response.status_code == 401
+    assert error_of(response) == SIGN_IN_AGAIN

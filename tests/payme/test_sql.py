@@ -164,7 +164,7 @@ def test_token_for_a_missing_or_odd_user_id_is_a_401(owner, user_id):
     token["user_id"] = user_id
     response = APIClient().get("/api/wallet", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "authentication_failed"
+    assert response.json()["error"]["code"] == "token_invalid"
 
 
 def test_token_for_an_inactive_user_is_a_401(owner):
