@@ -8,6 +8,17 @@ the only thing that tells them apart (REFERENCE.md 3.5).
 SUCCESS = "0"
 CANCELLED_CODES = {"1032", "1031"}
 EXPIRED_CODES = {"1037", "1036", "1019"}
+OPERATOR_DOES_NOT_EXIST = "SFC_IC0003"
+# SFC_IC0003 has two meanings (REFERENCE.md 4.1 and 6): mpesa.selectors.stk_push_reason picks one.
+OPERATOR_REASON_NUMBERS = (
+    "The till number and store number do not go together: a till's number must differ from its store "
+    "number (Safaricom: the operator does not exist)."
+)
+OPERATOR_REASON_PHONE = "This phone number is not an M-Pesa account (Safaricom: the operator does not exist)."
+OPERATOR_REASON_EITHER = (
+    "Safaricom says the operator does not exist: either this phone number is not an M-Pesa account, or the "
+    "till number and store number do not go together."
+)
 # Our own codes for outcomes Daraja did not name.
 EXPIRED_BY_US = "expired"
 INVALID_REQUEST = "invalid_request"
@@ -30,8 +41,8 @@ _REASONS = {
     "1036": "The M-Pesa prompt could not reach the customer's phone in time.",
     "1037": "The customer did not answer the M-Pesa prompt in time (phone off or prompt ignored).",
     "2001": "The customer entered a wrong M-Pesa PIN.",
-    "2028": "The till number or store number does not match what Safaricom has.",
-    "SFC_IC0003": "The till number or store number does not match what Safaricom has.",
+    "2028": "Safaricom does not allow this kind of payment on this number: a paybill set up as a till, or a till as a paybill.",
+    OPERATOR_DOES_NOT_EXIST: OPERATOR_REASON_EITHER,
     "8006": "The customer's M-Pesa PIN is locked; they should call Safaricom on 100.",
     EXPIRED_BY_US: "The prompt expired without an answer from M-Pesa or the customer.",
     "oauth_failed": "Safaricom refused the Daraja consumer key and secret.",

@@ -342,11 +342,13 @@ def _apply_locked(push: StkPush, result: PushResult, verify_details: bool) -> st
                 return _to_review(push, previous, result, problem, now)
         if previous == Status.SUCCEEDED:
             if result.receipt and not push.mpesa_receipt and not _receipt_taken(push, result.receipt):
-                # A query settled it first; the callback brings the receipt.
+                # A query settled it first (an STK query carries no receipt); the callback brings
+                # it, and the purpose's record takes it too: on_change(push, "succeeded").
                 push.mpesa_receipt = result.receipt
                 push.transaction_date = result.transaction_date or push.transaction_date
                 push.raw_callback = result.raw or push.raw_callback
                 sql.update(push, _RESULT_FIELDS)
+                hooks_for(push.purpose).on_change(push, previous)
             return ApplyOutcome.DUPLICATE
         if result.receipt and _receipt_taken(push, result.receipt):
             return _to_review(push, previous, result, "This M-Pesa receipt was already applied to another payment.", now)

@@ -5,6 +5,10 @@ from payment_configs.models import PaymentConfig
 
 DIGITS_MESSAGE = "Must be 5 to 7 digits."
 REFERENCE_MESSAGE = "Must be 1 to 12 letters and digits."
+TILL_EQUALS_STORE_MESSAGE = (
+    "The till number is the same as the store number (shortcode). A till's store number (head office) "
+    "differs from its till number: find both on the till's M-Pesa registration."
+)
 
 
 def _shortcode_field(**kwargs):
@@ -24,7 +28,10 @@ def _secret_field(**kwargs):
 class PaymentConfigInput(serializers.Serializer):
     method = serializers.ChoiceField(choices=PaymentConfig.Method.choices)
     shortcode = _shortcode_field(help_text="Paybill number, or the till's store number (used for the Password).")
-    till_number = _shortcode_field(required=False, allow_blank=True, help_text="Required for a till; omit for a paybill.")
+    till_number = _shortcode_field(
+        required=False, allow_blank=True,
+        help_text="Required for a till (PartyB), and different from its store number; omit for a paybill.",
+    )
     passkey = _secret_field()
     account_reference = serializers.RegexField(
         r"^[A-Za-z0-9]{1,12}$", max_length=12, error_messages={"invalid": REFERENCE_MESSAGE}
@@ -48,6 +55,7 @@ class PaymentConfigPatch(PaymentConfigInput):
     def validate(self, attrs):
         merged = {
             "method": attrs.get("method", self.current.method),
+            "shortcode": attrs.get("shortcode", self.current.shortcode),
             "till_number": attrs.get("till_number", self.current.till_number),
             "consumer_key": attrs.get("consumer_key") or ("set" if self.current.consumer_key else ""),
             "consumer_secret": attrs.get("consumer_secret") or ("set" if self.current.consumer_secret else ""),
@@ -64,6 +72,10 @@ def validate_method_rules(attrs):
     till = attrs.get("till_number") or ""
     if method == PaymentConfig.Method.TILL and not till:
         raise serializers.ValidationError({"till_number": ["A till needs its till number (PartyB)."]})
+    if method == PaymentConfig.Method.TILL and till == attrs.get("shortcode"):
+        # Safaricom answers SFC_IC0003 "The operator does not exist" to every push on such a
+        # config (REFERENCE.md 3): refused at setup rather than discovered at the first sale.
+        raise serializers.ValidationError({"till_number": [TILL_EQUALS_STORE_MESSAGE]})
     if method == PaymentConfig.Method.PAYBILL and till:
         raise serializers.ValidationError({"till_number": ["A paybill has no till number; leave it out."]})
     if bool(attrs.get("consumer_key")) != bool(attrs.get("consumer_secret")):

@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from mpesa import outcomes
 from mpesa.models import StkPush
+from mpesa.selectors import stk_push_reason, till_and_store_mixed_up
 from mpesa.services import stk_push_create, stk_push_send
 from payme.errors import Conflict, NotFound
 from payment_configs.models import PaymentConfig
@@ -140,24 +141,59 @@ def payment_config_verify(*, business, phone: str) -> tuple[PaymentConfig, StkPu
     return config, push
 
 
+# Failures that show the config itself is wrong — its numbers, passkey or Daraja app — as opposed
+# to the phone that answered the prompt (a wrong PIN, a cancel, no answer, no funds).
+_CONFIG_WRONG_CODES = {"2028", "oauth_failed", "400.002.02", outcomes.INVALID_REQUEST}
+_CONFIG_WRONG_MESSAGES = ("wrong credentials", "merchant does not exist")
+
+
+def verification_proves_config_wrong(push: StkPush) -> bool:
+    """True when a failed verification push shows the config's details are wrong."""
+    if push.result_code == outcomes.OPERATOR_DOES_NOT_EXIST:
+        return till_and_store_mixed_up(transaction_type=push.transaction_type, shortcode=push.shortcode, party_b=push.party_b)
+    if push.result_code in _CONFIG_WRONG_CODES:
+        return True
+    if push.result_code == "500.001.1001":
+        return any(text in (push.result_desc or "").lower() for text in _CONFIG_WRONG_MESSAGES)
+    return False
+
+
 def on_verification_push_change(push: StkPush, previous_status: str) -> None:
-    """Registered handler (runs inside the push's transaction)."""
+    """Registered handler (runs inside the push's transaction).
+
+    A success verifies the config. A failure un-verifies it only when it proves the details wrong
+    (``verification_proves_config_wrong``): a re-verification of a verified config that fails on a
+    wrong PIN, a cancel or no answer is recorded and shown, and the config stays verified — with
+    SALES_REQUIRE_VERIFIED_CONFIG one typo used to stop every sale (issue #13)."""
     config = PaymentConfig.objects.select_for_update().filter(last_verification_push=push).first()
     if config is None:
         return  # a newer verification replaced this one; its outcome no longer matters
     if push.status == StkPush.Status.SUCCEEDED:
+        if previous_status == StkPush.Status.SUCCEEDED and config.verification_status == PaymentConfig.Verification.VERIFIED:
+            # The receipt arrived after a query had settled it: only the message changes.
+            config.verification_message = f"Verified: KES 1 was received (receipt {push.mpesa_receipt})."
+            config.save(update_fields=["verification_message", "updated_at"])
+            return
         config.verified = True
         config.verified_at = timezone.now()
         config.verification_status = PaymentConfig.Verification.VERIFIED
         receipt = f" (receipt {push.mpesa_receipt})" if push.mpesa_receipt else ""
         config.verification_message = f"Verified: KES 1 was received{receipt}."
-    elif push.status == StkPush.Status.NEEDS_REVIEW:
-        config.verified = False
-        config.verification_status = PaymentConfig.Verification.FAILED
-        config.verification_message = f"The verification payment did not match: {push.review_reason}"
     else:
-        config.verified = False
-        config.verified_at = None
-        config.verification_status = PaymentConfig.Verification.FAILED
-        config.verification_message = outcomes.reason_for(push.result_code, push.result_desc)
+        if push.status == StkPush.Status.NEEDS_REVIEW:
+            why = f"The verification payment did not match: {push.review_reason}"
+        else:
+            why = stk_push_reason(push)
+        if config.verified and (push.status == StkPush.Status.NEEDS_REVIEW or not verification_proves_config_wrong(push)):
+            config.verification_status = PaymentConfig.Verification.VERIFIED
+            since = timezone.localtime(config.verified_at).strftime("%Y-%m-%d %H:%M") if config.verified_at else "before"
+            config.verification_message = (
+                f"Re-verification failed: {why} The config stays verified (since {since}): "
+                "this failure does not show its details are wrong."
+            )[:255]
+        else:
+            config.verified = False
+            config.verified_at = None
+            config.verification_status = PaymentConfig.Verification.FAILED
+            config.verification_message = why[:255]
     config.save(update_fields=["verified", "verified_at", "verification_status", "verification_message", "updated_at"])

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.serializers import PhoneField
+from mpesa.selectors import payment_customer_message
 from payme.fields import AmountField
 from sales.models import Sale
 
@@ -82,14 +83,29 @@ class SaleOut(serializers.Serializer):
     description = serializers.CharField()
     items = SaleItemOut(many=True)
     reason = serializers.CharField(help_text="Why it is not paid, in plain words; empty when paid or pending.")
-    mpesa_receipt = serializers.CharField()
+    mpesa_receipt = serializers.CharField(help_text="Empty while `receipt_pending`, and until paid.")
+    receipt_pending = serializers.SerializerMethodField(
+        help_text=(
+            "True when the sale is paid but the receipt number is not known yet: reconciliation confirmed it "
+            "by STK query, which does not return the receipt; Safaricom's callback fills it in."
+        )
+    )
     paid_at = serializers.DateTimeField(allow_null=True)
     needs_review = serializers.BooleanField()
     created_at = serializers.DateTimeField()
-    customer_message = serializers.SerializerMethodField()
+    customer_message = serializers.SerializerMethodField(
+        help_text=(
+            "While pending, Daraja's message for the cashier (\"check your phone\"). Then what happened: "
+            "\"Paid: M-Pesa receipt …\", the receipt note, or the same plain words as `reason`."
+        )
+    )
+
+    def get_receipt_pending(self, obj) -> bool:
+        return obj.status == Sale.Status.PAID and not obj.mpesa_receipt
 
     def get_customer_message(self, obj) -> str:
-        return obj.push.customer_message if obj.push_id and obj.push else ""
+        push = obj.push if obj.push_id else None
+        return payment_customer_message(push, paid=obj.status == Sale.Status.PAID, receipt=obj.mpesa_receipt, reason=obj.reason)
 
 
 class SaleListQuery(serializers.Serializer):

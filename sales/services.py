@@ -10,8 +10,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from mpesa import outcomes, rules
+from mpesa import rules
 from mpesa.models import StkPush
+from mpesa.selectors import stk_push_reason
 from mpesa.services import stk_push_create, stk_push_send
 from payme import sql
 from payme.errors import ApplicationError, Conflict, NotFound, ValidationFailed
@@ -293,6 +294,12 @@ def on_sale_push_change(push: StkPush, previous_status: str) -> None:
     """Runs inside the push's transaction (push row locked). Idempotent per transition."""
     sale = Sale.objects.select_for_update().get(push=push)
     hold_reference = f"sale:{sale.public_id}"
+    if push.status == StkPush.Status.SUCCEEDED and previous_status == StkPush.Status.SUCCEEDED:
+        # Paid through reconciliation, and now the callback brings the receipt: nothing else moves.
+        if sale.status == Sale.Status.PAID and not sale.mpesa_receipt and push.mpesa_receipt:
+            sale.mpesa_receipt = push.mpesa_receipt
+            sale.save(update_fields=["mpesa_receipt", "updated_at"])
+        return
     if push.status == StkPush.Status.SUCCEEDED:
         sale.status = Sale.Status.PAID
         sale.reason = ""
@@ -315,7 +322,7 @@ def on_sale_push_change(push: StkPush, previous_status: str) -> None:
             sale.review_reason = push.review_reason
             sale.reason = "The payment details did not match the request; flagged for review."
         else:
-            sale.reason = outcomes.reason_for(push.result_code, push.result_desc)
+            sale.reason = stk_push_reason(push)
         if sale.stock_state == Sale.StockState.RESERVED:
             _release_stock(sale)
         if sale.token_fee:

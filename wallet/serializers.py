@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.serializers import PhoneField
+from mpesa.selectors import payment_customer_message
 from payme.fields import AmountField
 from wallet.models import TokenPurchase, WalletEntry
 
@@ -17,12 +18,27 @@ class PurchaseOut(serializers.Serializer):
     tokens = serializers.IntegerField()
     phone = serializers.CharField()
     reason = serializers.CharField(help_text="Why it did not succeed, in plain words; empty otherwise.")
-    mpesa_receipt = serializers.CharField()
-    customer_message = serializers.CharField(source="push.customer_message")
+    mpesa_receipt = serializers.CharField(help_text="Empty while `receipt_pending`, and until paid.")
+    receipt_pending = serializers.SerializerMethodField(
+        help_text=(
+            "True when the purchase succeeded (tokens credited) but the receipt number is not known yet: an STK "
+            "query confirmed it, which does not return the receipt; Safaricom's callback fills it in."
+        )
+    )
+    customer_message = serializers.SerializerMethodField(
+        help_text="While pending, Daraja's message (\"check your phone\"). Then what happened, in plain words."
+    )
     paybill = serializers.CharField(source="push.party_b")
     account_reference = serializers.CharField(source="push.account_reference")
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_receipt_pending(self, obj) -> bool:
+        return obj.status == TokenPurchase.Status.SUCCEEDED and not obj.mpesa_receipt
+
+    def get_customer_message(self, obj) -> str:
+        paid = obj.status == TokenPurchase.Status.SUCCEEDED
+        return payment_customer_message(obj.push, paid=paid, receipt=obj.mpesa_receipt, reason=obj.reason)
 
 
 class WalletOut(serializers.Serializer):

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from mpesa import outcomes
 from mpesa.models import StkPush
+from mpesa.selectors import stk_push_reason
 from mpesa.services import stk_push_create, stk_push_send
 from payme import sql
 from payme.errors import ApplicationError, PaymentRequired, ValidationFailed
@@ -230,6 +230,12 @@ def on_topup_push_change(push: StkPush, previous_status: str) -> None:
     purchase = sql.select_by(TokenPurchase, push_id=push.pk)
     if purchase is None:
         raise TokenPurchase.DoesNotExist(f"No token purchase for push {push.pk}")
+    if push.status == StkPush.Status.SUCCEEDED and previous_status == StkPush.Status.SUCCEEDED:
+        # Settled by a query, and now the callback brings the receipt: the credit stays as it is.
+        if not purchase.mpesa_receipt and push.mpesa_receipt:
+            purchase.mpesa_receipt = push.mpesa_receipt
+            sql.update(purchase, ["mpesa_receipt"])
+        return
     purchase.status = _STATUS_FROM_PUSH.get(push.status, TokenPurchase.Status.PENDING)
     purchase.completed_at = timezone.now()
     if push.status == StkPush.Status.SUCCEEDED:
@@ -246,7 +252,7 @@ def on_topup_push_change(push: StkPush, previous_status: str) -> None:
     elif push.status == StkPush.Status.NEEDS_REVIEW:
         purchase.reason = f"Held for review: {push.review_reason}"
     else:
-        purchase.reason = outcomes.reason_for(push.result_code, push.result_desc)
+        purchase.reason = stk_push_reason(push)
     sql.update(purchase, ["status", "completed_at", "reason", "mpesa_receipt"])
 
 

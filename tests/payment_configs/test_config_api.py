@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
+from mpesa import outcomes
 from payment_configs.models import PaymentConfig
 from payment_configs.selectors import daraja_credentials_for
 from tests.conftest import (
@@ -114,6 +115,7 @@ def test_delete_deactivates(owner):
         ({**TILL, "passkey": ""}, "passkey"),
         ({**TILL, "method": "bank"}, "method"),
         ({**TILL, "consumer_key": "only-key"}, "consumer_secret"),
+        ({**TILL, "till_number": TILL["shortcode"]}, "till_number"),
     ],
 )
 def test_bad_setup_input_is_400_naming_the_field_and_writes_nothing(owner, body, field):
@@ -207,8 +209,8 @@ def test_verify_success_marks_verified(owner, daraja):
 @pytest.mark.parametrize(
     "code, desc, message",
     [
-        ("SFC_IC0003", "The operator does not exist", "The till number or store number does not match what Safaricom has."),
-        (2028, "The request is not permitted according to product assignment", "The till number or store number does not match what Safaricom has."),
+        ("SFC_IC0003", "The operator does not exist", outcomes.OPERATOR_REASON_EITHER),
+        (2028, "The request is not permitted according to product assignment", outcomes._REASONS["2028"]),
         (1032, "Request cancelled by user", "The customer cancelled the M-Pesa prompt."),
         (2001, "The initiator information is invalid.", "The customer entered a wrong M-Pesa PIN."),
     ],
