@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from payme.models import TimeStampedModel
 from wallet.models import AppendOnlyQuerySet
@@ -12,14 +13,15 @@ class Product(TimeStampedModel):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     business = models.ForeignKey("accounts.Business", on_delete=models.PROTECT, related_name="products")
     name = models.CharField(max_length=120)
-    sku = models.CharField(max_length=40, help_text="Unique within the business.")
+    sku = models.CharField(max_length=40, help_text="Unique within the business, whatever the letter case.")
     price = models.PositiveIntegerField(help_text="Whole KES.")
     stock = models.IntegerField(default=0, help_text="Units available to sell (reserved units are already taken out).")
     is_active = models.BooleanField(default=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["business", "sku"], name="product_sku_unique_per_business"),
+            # Case-insensitive: "bread-400" beside "BREAD-400" is one product typed twice (issue #13).
+            models.UniqueConstraint("business", Lower("sku"), name="product_sku_unique_per_business_ci"),
             models.CheckConstraint(condition=Q(price__gt=0), name="product_price_positive"),
             models.CheckConstraint(condition=Q(stock__gte=0), name="product_stock_not_negative"),
         ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -52,6 +52,14 @@ class InsufficientStock(Conflict):
     code = "insufficient_stock"
 
 
+class SkuTaken(ValidationFailed):
+    code = "sku_taken"
+    default_message = "A product with this SKU already exists (SKUs ignore letter case)."
+
+    def __init__(self):
+        super().__init__(fields={"sku": ["Already used by another product (letter case does not count)."]})
+
+
 class PaymentConfigUnverified(Conflict):
     code = "payment_config_unverified"
     default_message = "Verify your Till or Paybill before charging customers."
@@ -85,9 +93,13 @@ def _lock_products(ids) -> dict[int, Product]:
 
 def product_create(*, business, name: str, sku: str, price: int, stock: int = 0, author=None) -> Product:
     with transaction.atomic():
-        if Product.objects.filter(business=business, sku=sku).exists():
-            raise ValidationFailed("A product with this SKU already exists.", code="sku_taken", fields={"sku": ["Already used by another product."]})
-        product = Product.objects.create(business=business, name=name, sku=sku, price=price, stock=0)
+        if Product.objects.filter(business=business, sku__iexact=sku).exists():
+            raise SkuTaken()
+        try:
+            with transaction.atomic():
+                product = Product.objects.create(business=business, name=name, sku=sku, price=price, stock=0)
+        except IntegrityError:
+            raise SkuTaken() from None  # a concurrent create of the same SKU won the race
         if stock:
             _move_stock(product=product, delta=stock, reason=StockMovement.Reason.INITIAL, reference=f"initial:{product.public_id}", author=author)
     return product
@@ -100,12 +112,18 @@ def product_update(*, business, product_id, changes: dict, author=None) -> Produ
         if product is None:
             raise NotFound()
         if "sku" in changes and changes["sku"] != product.sku:
-            if Product.objects.filter(business=business, sku=changes["sku"]).exclude(pk=product.pk).exists():
-                raise ValidationFailed("A product with this SKU already exists.", code="sku_taken", fields={"sku": ["Already used by another product."]})
+            if Product.objects.filter(business=business, sku__iexact=changes["sku"]).exclude(pk=product.pk).exists():
+                raise SkuTaken()
         new_stock = changes.pop("stock", None)
         for name, value in changes.items():
             setattr(product, name, value)
-        product.save()
+        try:
+            with transaction.atomic():
+                product.save()
+        except IntegrityError:
+            if "sku" not in changes:
+                raise
+            raise SkuTaken() from None  # a concurrent change to the same SKU won the race
         if new_stock is not None and new_stock != product.stock:
             _move_stock(product=product, delta=new_stock - product.stock, reason=StockMovement.Reason.ADJUST, reference=f"adjust:{uuid.uuid4()}", author=author)
     return product

@@ -108,3 +108,62 @@ def test_admin_duplicate_sku_is_a_form_error_not_a_crash(owner):
     response = web.post("/admin/sales/product/add/", {"name": "Sugar 2", "sku": "SUG", "price": 100, "is_active": "on"})
     assert response.status_code == 200 and "already exists" in response.content.decode()
     assert Product.objects.count() == 1
+
+
+SKU_TAKEN = {
+    "code": "sku_taken",
+    "message": "A product with this SKU already exists (SKUs ignore letter case).",
+    "fields": {"sku": ["Already used by another product (letter case does not count)."]},
+}
+
+
+@pytest.mark.django_db
+def test_sku_is_unique_ignoring_case_within_a_business(owner, make_owner):
+    api = client_for(owner)
+    first = api.post("/api/products", {**NEW, "sku": "bread-400"}, format="json")
+    assert first.status_code == 201
+    twin = api.post("/api/products", {**NEW, "sku": "BREAD-400", "name": "Other"}, format="json")
+    assert twin.status_code == 400
+    assert error_of(twin) == SKU_TAKEN
+    assert list(Product.objects.values_list("sku", flat=True)) == ["bread-400"]
+    assert client_for(make_owner()).post("/api/products", {**NEW, "sku": "BREAD-400"}, format="json").status_code == 201
+
+
+@pytest.mark.django_db
+def test_renaming_a_sku_onto_another_ignoring_case_is_refused_and_changes_nothing(owner):
+    api = client_for(owner)
+    api.post("/api/products", {**NEW, "sku": "MILK-1"}, format="json")
+    other = api.post("/api/products", {**NEW, "sku": "UNGA-2", "name": "Unga"}, format="json").json()["id"]
+    refused = api.patch(f"/api/products/{other}", {"sku": "milk-1", "name": "Renamed"}, format="json")
+    assert refused.status_code == 400
+    assert error_of(refused) == SKU_TAKEN
+    assert Product.objects.get(public_id=other).sku == "UNGA-2" and Product.objects.get(public_id=other).name == "Unga"
+    # Changing only the case of its own SKU is fine.
+    assert api.patch(f"/api/products/{other}", {"sku": "unga-2"}, format="json").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_case_twins_even_past_the_service(owner):
+    from django.db import IntegrityError, transaction
+
+    Product.objects.create(business=owner.business, name="A", sku="abc", price=1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Product.objects.create(business=owner.business, name="B", sku="ABC", price=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_renames_existing_case_twins_before_the_constraint(owner):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("sales", "0002_sale_full_description_and_reference")])
+    old = executor.loader.project_state([("sales", "0002_sale_full_description_and_reference")]).apps
+    OldProduct = old.get_model("sales", "Product")  # noqa: N806
+    keep = OldProduct.objects.create(business_id=owner.business.pk, name="A", sku="bread-400", price=1)
+    twin = OldProduct.objects.create(business_id=owner.business.pk, name="B", sku="BREAD-400", price=1)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert Product.objects.get(pk=keep.pk).sku == "bread-400"
+    assert Product.objects.get(pk=twin.pk).sku == f"BREAD-400-{twin.pk}"
