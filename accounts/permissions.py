@@ -1,6 +1,19 @@
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from accounts.selectors import tenant_for_request
+from payme.errors import NotFound
+
+SEED_BUSINESS_KEY = "businessId"
+
+
+def refuse_another_business(request, business) -> None:
+    """The seeds' apps send ``businessId`` in bodies. The business always comes from the caller's
+    membership; a ``businessId`` is accepted only when it is the caller's own, and any other value
+    is 404 on every endpoint — as the README says (issue #13: /api/products ignored it while sales
+    answered 404)."""
+    data = request.data
+    if isinstance(data, dict) and SEED_BUSINESS_KEY in data and str(data[SEED_BUSINESS_KEY]) != str(business.public_id):
+        raise NotFound("Business not found.")
 
 
 class IsBusinessMember(BasePermission):
@@ -13,6 +26,8 @@ class IsBusinessMember(BasePermission):
         if tenant is None:
             return False
         request.tenant = tenant
+        if request.method not in SAFE_METHODS:
+            refuse_another_business(request, tenant.business)
         return True
 
 
