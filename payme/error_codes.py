@@ -1,0 +1,62 @@
+"""Every error ``code`` a client of the API can receive, with its HTTP status and meaning.
+
+The OpenAPI schema lists these (per status on every operation, and in full in its description);
+the README's table says the same; tests/payme/test_error_codes.py fails when a code raised in the
+code is missing here, from the README or from the schema.
+"""
+
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    # 400: bad input; `fields` names what is wrong. Nothing was written.
+    "invalid": (400, "A field is not valid; `fields` names each one (also a bad `?cursor=` or `?page=`)."),
+    "malformed_json": (400, "The body is not JSON, or nests more than 32 levels deep."),
+    "invalid_phone": (400, "Not a Kenyan mobile number M-Pesa can prompt."),
+    "amount_out_of_range": (400, "The amount (or a cart's total) is not 1 to 250,000 KES after rounding."),
+    "email_taken": (400, "An account with this email exists."),
+    "unknown_product": (400, "A cart line names no product of this business."),
+    "product_inactive": (400, "A cart line names a deactivated product."),
+    "sku_taken": (400, "Another product of the business has this SKU (letter case does not count)."),
+    "invalid_idempotency_key": (400, "The Idempotency-Key header is empty or longer than 255 characters."),
+    "payment_request_invalid": (400, "Daraja refused the payment request as invalid; the payment failed."),
+    # 401: who is calling is not known.
+    "not_authenticated": (401, "No `Authorization: Bearer` header."),
+    "token_invalid": (401, "The access or refresh token is expired, revoked or forged: refresh it, or sign in again."),
+    "invalid_credentials": (401, "Wrong email or password."),
+    # 402
+    "insufficient_tokens": (402, "The wallet has too few tokens."),
+    # 403
+    "permission_denied": (403, "The role may not do this (cashiers take sales; owners do the rest)."),
+    # 404
+    "not_found": (404, "No such object here (another business's objects are 404 too; so is another `businessId`)."),
+    "payment_config_missing": (404, "Reading or changing a config when none is active (409 when starting a payment)."),
+    # 405, 406, 415
+    "method_not_allowed": (405, "This path does not take this method."),
+    "not_acceptable": (406, "The `Accept` header asks for something other than JSON."),
+    "unsupported_media_type": (415, "The body is not `application/json`."),
+    # 409: the request conflicts with the state of things.
+    "insufficient_stock": (409, "Not enough of a product; names the product and what is left."),
+    "payment_config_unverified": (409, "SALES_REQUIRE_VERIFIED_CONFIG is on and the config is not verified."),
+    "prompt_in_progress": (409, "The phone has a live prompt younger than MPESA_PROMPT_LOCK_SECONDS (90 s)."),
+    "subscriber_busy": (409, "Daraja says the customer already has an M-Pesa session open."),
+    "idempotency_request_in_progress": (409, "A request with this Idempotency-Key is still running."),
+    # 413, 422, 429
+    "request_too_large": (413, "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (1 MB); `max_bytes` says the limit."),
+    "idempotency_key_reused": (422, "This Idempotency-Key was used with a different body."),
+    "throttled": (429, "Too many requests; wait `Retry-After` seconds."),
+    # 5xx
+    "internal_error": (500, "Our bug; it is logged. Nothing is half-written."),
+    "daraja_rejected": (502, "Daraja refused the request; the payment failed (stock and holds released); `daraja_error_code`."),
+    "daraja_unavailable": (503, "Daraja did not answer; the payment stays pending and is settled by its callback or by reconciliation."),
+}
+
+# Codes that only exist on one status but are shared by two (payment_config_missing is 409 when a
+# payment starts without a config).
+ALSO = {"payment_config_missing": (409,)}
+
+
+def codes_for_status(status: int) -> list[str]:
+    return [code for code, (main, _) in ERROR_CODES.items() if main == status or status in ALSO.get(code, ())]
+
+
+def markdown_table() -> str:
+    rows = [f"| `{code}` | {status} | {meaning} |" for code, (status, meaning) in ERROR_CODES.items()]
+    return "\n".join(["| code | status | meaning |", "|---|---|---|", *rows])
