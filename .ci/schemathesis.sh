@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Schemathesis over the whole OpenAPI schema, authenticated as the demo owner, against a live
 # server with the simulator: no 5xx on any input the schema allows; responses match the schema.
+# Then every operation that takes a body gets what the generator never makes — 3 MB, deep nesting —
+# judged by the same checks (.ci/schemathesis_bodies.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${ST_PORT:-8765}
@@ -21,4 +23,6 @@ TOKEN=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/auth/sign-in" -H 'Content-T
   -H "Authorization: Bearer $TOKEN" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --max-examples "${ST_MAX_EXAMPLES:-15}" --request-timeout 20 --seed 20261122 --exclude-path-regex '^/api/auth/sign-out' \
+  || { echo "--- server errors"; grep -B2 -A40 Traceback "$WORK/server.log" | tail -120; exit 1; }
+$PY .ci/schemathesis_bodies.py "http://127.0.0.1:$PORT" "$TOKEN" \
   || { echo "--- server errors"; grep -B2 -A40 Traceback "$WORK/server.log" | tail -120; exit 1; }
