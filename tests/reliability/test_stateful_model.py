@@ -12,6 +12,7 @@ from django.test import Client
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from rest_framework.test import APIClient
 
 from accounts.services import business_sign_up
 from mpesa import outcomes
@@ -92,6 +93,30 @@ class MoneyModel(RuleBasedStateMachine):
     def late_success(self):
         push = StkPush.objects.filter(business=self.business, status="expired").order_by("id").first()
         self._deliver(push, success_callback(push, receipt=next(self.receipts)))
+
+    @rule(
+        pick=st.integers(0, 1000),
+        raw=st.sampled_from([
+            b"\xff\xfe\x00",
+            ("[" * 6000 + "]" * 6000).encode(),
+            ('{"Body": ' * 40 + "{}" + "}" * 40).encode(),
+            json.dumps({"pad": "x" * (3 * 1024 * 1024)}).encode(),
+        ]),
+    )
+    def bad_bodies_change_nothing(self, pick, raw):
+        """Oversized, deeply nested and NUL-bearing bodies, to the callback view and to the API:
+        refused (4xx), and the invariants below still hold (issue #13)."""
+        pushes = list(StkPush.objects.filter(business=self.business).order_by("id"))
+        before = [(p.status, p.mpesa_receipt) for p in pushes]
+        if pushes:
+            push = pushes[pick % len(pushes)]
+            response = self.client.post(f"/api/daraja/callback/{push.callback_token}/", raw, content_type="application/json")
+            assert response.status_code in (400, 413)
+        api = APIClient()
+        api.force_authenticate(user=self.business.memberships.first().user)
+        for path in ("/api/sales/payment", "/api/wallet-payment/initiate", "/api/products"):
+            assert api.post(path, raw, content_type="application/json").status_code in (400, 413)
+        assert [(p.status, p.mpesa_receipt) for p in StkPush.objects.filter(business=self.business).order_by("id")] == before
 
     @rule(tokens=st.integers(1, 200))
     def spend(self, tokens):
