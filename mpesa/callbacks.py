@@ -171,19 +171,26 @@ def _printable(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable())
 
 
-def _holds_nul(value) -> bool:
+def _unstorable_text(value) -> str | None:
+    """What in parsed JSON no text column takes: NUL (PostgreSQL refuses it in text and jsonb) or a
+    lone surrogate such as ``\\ud800`` (no UTF-8 encoding exists). Valid JSON can spell both as
+    escapes; no Daraja field has either. Returns a short description, or None."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return True
+                return "NUL character in the JSON"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "lone surrogate in the JSON"
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return False
+    return None
 
 
 def _reply(outcome, status=200):
@@ -228,10 +235,9 @@ def _handle(request, token):
         body = loads_bounded(raw)
     except (ValueError, UnicodeDecodeError):  # nesting beyond MAX_JSON_DEPTH is a ValueError too
         return _answer(request, token, raw, Outcome.MALFORMED, "not JSON", status=400)
-    if _holds_nul(body):
-        # Valid JSON can spell NUL as \u0000; no Daraja field has one, and PostgreSQL refuses it
-        # in the push's text and jsonb columns.
-        return _answer(request, token, raw, Outcome.MALFORMED, "NUL character in the JSON", status=400)
+    unstorable = _unstorable_text(body)
+    if unstorable:
+        return _answer(request, token, raw, Outcome.MALFORMED, unstorable, status=400)
 
     push = sql.select_by(StkPush, callback_token=token) if len(token) <= 64 else None
     if push is None:

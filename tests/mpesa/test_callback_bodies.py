@@ -119,3 +119,20 @@ def test_arbitrary_bytes_and_depths_are_stored_and_change_nothing(owner, daraja,
     delivery = CallbackDelivery.objects.order_by("-id").first()
     assert (_decoded(delivery) if delivery.body.startswith(BASE64_PREFIX) else delivery.body.encode()) == raw
     assert _state(push) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("where", ["ResultDesc", "key"])
+def test_a_lone_surrogate_spelled_as_a_json_escape_is_400_not_503(push, where):
+    body = failure_callback(push, 1032, "SURROGATE")
+    raw = json.dumps(body)
+    if where == "ResultDesc":
+        raw = raw.replace('"SURROGATE"', '"\\ud800"')
+    else:
+        raw = raw.replace('{"Body"', '{"\\udfff": 1, "Body"')
+    before = _state(push)
+    response = post_callback(Client(), push, raw.encode())
+    assert response.status_code == 400
+    delivery = CallbackDelivery.objects.get()
+    assert (delivery.outcome, delivery.detail, delivery.body) == ("malformed", "lone surrogate in the JSON", raw)
+    assert _state(push) == before
