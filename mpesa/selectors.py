@@ -26,10 +26,11 @@ def stk_push_reason(push: StkPush) -> str:
         return outcomes.reason_for(push.result_code, push.result_desc)
     if till_and_store_mixed_up(transaction_type=push.transaction_type, shortcode=push.shortcode, party_b=push.party_b):
         return outcomes.OPERATOR_REASON_NUMBERS
+    # The business's own pushes (its foreign-key index keeps this cheap inside the apply transaction).
     numbers_work = (
         StkPush.objects.filter(
-            shortcode=push.shortcode, party_b=push.party_b, transaction_type=push.transaction_type,
-            status=StkPush.Status.SUCCEEDED,
+            business_id=push.business_id, shortcode=push.shortcode, party_b=push.party_b,
+            transaction_type=push.transaction_type, status=StkPush.Status.SUCCEEDED,
         )
         .exclude(pk=push.pk)
         .exists()
