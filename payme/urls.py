@@ -6,7 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from payme.errors import error_body
-from payme.views import healthz, noop
+from payme.views import healthz, noop, readyz
 
 admin.site.site_header = "PayMe admin"
 admin.site.site_title = "PayMe"
@@ -15,6 +15,7 @@ admin.site.index_template = "admin/payme_index.html"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

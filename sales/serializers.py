@@ -77,9 +77,15 @@ class SaleOut(serializers.Serializer):
     needs_review = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     customer_message = serializers.SerializerMethodField()
+    daraja_error_code = serializers.SerializerMethodField(
+        help_text="Daraja's errorCode when it refused the prompt itself (e.g. `500.001.1001`); empty otherwise."
+    )
 
     def get_customer_message(self, obj) -> str:
-        return obj.push.customer_message if obj.push_id and obj.push else ""
+        return obj.push.message_for_customer if obj.push_id and obj.push else ""
+
+    def get_daraja_error_code(self, obj) -> str:
+        return obj.push.daraja_error_code if obj.push_id and obj.push else ""
 
 
 class SaleListQuery(serializers.Serializer):

@@ -18,7 +18,11 @@ class PurchaseOut(serializers.Serializer):
     phone = serializers.CharField()
     reason = serializers.CharField(help_text="Why it did not succeed, in plain words; empty otherwise.")
     mpesa_receipt = serializers.CharField()
-    customer_message = serializers.CharField(source="push.customer_message")
+    customer_message = serializers.CharField(source="push.message_for_customer")
+    daraja_error_code = serializers.CharField(
+        source="push.daraja_error_code",
+        help_text="Daraja's errorCode when it refused the prompt itself (e.g. `500.001.1001`); empty otherwise.",
+    )
     paybill = serializers.CharField(source="push.party_b")
     account_reference = serializers.CharField(source="push.account_reference")
     created_at = serializers.DateTimeField()
