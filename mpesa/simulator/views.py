@@ -1,21 +1,57 @@
-"""Daraja's paths, answered offline. Mounted at /simulator/daraja/ only when MPESA_ENV=simulator."""
+"""Daraja's paths, answered offline. Mounted at /simulator/daraja/ when MPESA_ENV=simulator, and
+served at Daraja's root paths by ``manage.py daraja_simulator`` (mpesa/simulator/server.py).
+
+Whatever goes wrong, the answer is Daraja's JSON envelope, never a Django HTML page: unknown
+paths, wrong methods, and (no CSRF here) POSTs to /oauth."""
 
 import base64
 import binascii
 import json
+from functools import wraps
 
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
-from mpesa.simulator import engine
+from mpesa.simulator import engine, registry
 
 
 def _error(exc: engine.DarajaError):
     return JsonResponse(exc.body, status=exc.status)
 
 
-@require_GET
+def _only(method):
+    """Like require_GET/require_POST, but answering Daraja's envelope instead of an empty 405."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method != method:
+                return _error(engine.DarajaError(405, "405.001", "Method Not Allowed"))
+            return view(request, *args, **kwargs)
+
+        return csrf_exempt(wrapped)
+
+    return decorator
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    return _error(engine.DarajaError(404, "404.001.01", "Resource not found"))
+
+
+def server_error(request, *args, **kwargs):
+    return _error(engine.DarajaError(500, "500.001.1001", "Internal server error"))
+
+
+def _refused():
+    # Daraja answers an unknown consumer key or a wrong secret with HTTP 400 and an empty body
+    # (REFERENCE.md section 2: "do not parse the body").
+    response = HttpResponse(b"", status=400)
+    del response["Content-Type"]
+    return response
+
+
+@_only("GET")
 def oauth(request):
     if request.GET.get("grant_type") != "client_credentials":
         return _error(engine.DarajaError(400, "400.008.02", "Invalid grant type passed"))
@@ -23,12 +59,11 @@ def oauth(request):
     if not header.startswith("Basic "):
         return _error(engine.DarajaError(400, "400.008.01", "Invalid authentication type passed"))
     try:
-        key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+        key, _, secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
         return _error(engine.DarajaError(400, "400.008.01", "Invalid authentication type passed"))
-    if not key or not secret:
-        # Daraja documents no body for bad credentials; an empty 400 is what integrators see.
-        return JsonResponse({}, status=400)
+    if not registry.app_exists(key, secret):
+        return _refused()
     # expires_in is a string in every real response (REFERENCE.md section 2).
     return JsonResponse({"access_token": engine.issue_token(key), "expires_in": str(engine.TOKEN_TTL)})
 
@@ -48,14 +83,12 @@ def _json_post(request, handler):
         return _error(exc)
 
 
-@csrf_exempt
-@require_POST
+@_only("POST")
 def stk_push(request):
     return _json_post(request, lambda body: JsonResponse(engine.start_push(body)))
 
 
-@csrf_exempt
-@require_POST
+@_only("POST")
 def stk_query(request):
     def handle(body):
         status, answer = engine.query(body)

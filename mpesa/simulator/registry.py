@@ -1,0 +1,77 @@
+"""What the simulator knows, like Daraja knows its apps and its live shortcodes.
+
+``mpesa`` sits below the apps that own credentials (payment_configs, wallet), so it cannot read
+them. They register providers here from their ``AppConfig.ready()``, the same way they register
+with ``mpesa.services.register_purpose``:
+
+- an app provider maps a consumer key to the secrets that go with it;
+- a shortcode provider maps a shortcode to the ``Shortcode`` entries (passkey, paybill or till
+  store number) Daraja would have for it.
+
+Built in: the public sandbox (174379 with its published passkey, and a documented test app for
+third-party clients) and the platform's own app from settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+SANDBOX_SHORTCODE = "174379"
+SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+# Daraja has no shared public app (every developer creates one on the portal); the simulator
+# ships this one so any client library can get a token without touching our settings.
+SANDBOX_CONSUMER_KEY = "sandbox-consumer-key"
+SANDBOX_CONSUMER_SECRET = "sandbox-consumer-secret"
+
+PAYBILL = "paybill"
+TILL = "till"
+
+
+@dataclass(frozen=True)
+class Shortcode:
+    number: str
+    passkey: str = field(repr=False)
+    kind: str = PAYBILL  # PAYBILL, or TILL when the number is a till's store number
+
+
+AppProvider = Callable[[str], Iterable[str]]
+ShortcodeProvider = Callable[[str], Iterable[Shortcode]]
+
+_app_providers: list[AppProvider] = []
+_shortcode_providers: list[ShortcodeProvider] = []
+
+
+def register_apps(provider: AppProvider) -> None:
+    """``provider(consumer_key)`` yields the consumer secrets of the apps with that key."""
+    if provider not in _app_providers:
+        _app_providers.append(provider)
+
+
+def register_shortcodes(provider: ShortcodeProvider) -> None:
+    """``provider(number)`` yields the ``Shortcode`` entries live under that number."""
+    if provider not in _shortcode_providers:
+        _shortcode_providers.append(provider)
+
+
+def app_exists(consumer_key: str, consumer_secret: str) -> bool:
+    """Is there an app with this consumer key and secret (built-in ones first, no DB needed)?"""
+    if not consumer_key or not consumer_secret:
+        return False
+    if (consumer_key, consumer_secret) == (SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET):
+        return True
+    if (consumer_key, consumer_secret) == (settings.MPESA_CONSUMER_KEY, settings.MPESA_CONSUMER_SECRET):
+        return True
+    return any(consumer_secret in set(provider(consumer_key)) for provider in _app_providers)
+
+
+def shortcodes(number: str) -> list[Shortcode]:
+    """Every entry Daraja has under this number; empty means "Merchant does not exist"."""
+    if number == SANDBOX_SHORTCODE:
+        return [Shortcode(SANDBOX_SHORTCODE, SANDBOX_PASSKEY, PAYBILL)]
+    found: list[Shortcode] = []
+    for provider in _shortcode_providers:
+        found.extend(s for s in provider(number) if s.passkey)
+    return found
