@@ -16,7 +16,10 @@ from mpesa.simulator import engine, registry
 
 
 def _error(exc: engine.DarajaError):
-    return JsonResponse(exc.body, status=exc.status)
+    response = JsonResponse(exc.body, status=exc.status)
+    # A deliberate Daraja answer (a pending query is a 500), not a server error to log as one.
+    response._has_been_logged = True
+    return response
 
 
 def _only(method):
