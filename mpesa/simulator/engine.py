@@ -105,11 +105,22 @@ def issue_token(consumer_key: str) -> str:
     return token
 
 
-def check_bearer(header: str | None) -> None:
+# "Invalid Access Token" differs per API product (REFERENCE.md section 2).
+TOKEN_ERRORS = {
+    "stk": (404, "404.001.03", "Invalid Access Token"),
+    "b2c": (401, "401.002.01", "Error Occurred - Invalid Access Token - {token}"),
+    "status": (400, "400.003.01", "Invalid Access Token"),
+    "c2b": (400, "400.003.01", "Invalid Access Token"),
+}
+
+
+def check_bearer(header: str | None, product: str = "stk") -> None:
     if not header or not header.startswith("Bearer "):
         raise DarajaError(404, "404.001.04", "Invalid Authentication Header")
-    if not cache.get(f"sim:token:{header[7:].strip()}"):
-        raise DarajaError(404, "404.001.03", "Invalid Access Token")
+    token = header[7:].strip()
+    if not cache.get(f"sim:token:{token}"):
+        status, code, message = TOKEN_ERRORS.get(product, TOKEN_ERRORS["stk"])
+        raise DarajaError(status, code, message.format(token=token))
 
 
 def _count(name: str) -> None:
@@ -286,6 +297,9 @@ def start_push(body) -> dict:
         **pick_style(),
     )
     cache.set(f"sim:checkout:{checkout.checkout_request_id}", asdict(checkout), STATE_TTL)
+    if result_code == "0":
+        record_transaction(checkout.receipt, amount=amount, debit=f"{phone} - JOHN DOE", credit=shortcode,
+                           reason="Customer Payment via STK", at=checkout.paid_at)
     _count("stkpush")
     if delivery != "none":
         _schedule(checkout, delay)
@@ -298,6 +312,16 @@ def start_push(body) -> dict:
         "ResponseDescription": "Success. Request accepted for processing",
         "CustomerMessage": "Success. Request accepted for processing",
     }
+
+
+def record_transaction(receipt: str, *, amount: int, debit: str, credit: str, reason: str, at: str) -> None:
+    """A completed M-Pesa transaction that transaction status can find and reversal can reverse."""
+    cache.set(f"sim:tx:{receipt}", {"amount": amount, "debit": debit, "credit": credit, "reason": reason, "at": at,
+                                    "reversed": False}, STATE_TTL)
+
+
+def transaction(receipt) -> dict | None:
+    return cache.get(f"sim:tx:{receipt}") if isinstance(receipt, str) and receipt else None
 
 
 def callback_body(checkout: Checkout) -> str:

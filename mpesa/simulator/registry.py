@@ -41,11 +41,18 @@ class Shortcode:
     kind: str = PAYBILL  # PAYBILL, or TILL when the number is a till's store number
 
 
+# Safaricom's sandbox test shortcodes (B2C, reversal, balance, status, C2B), with its public
+# test initiator (REFERENCE.md section 8).
+SANDBOX_TEST_SHORTCODES = ("600000", "600992", "600996", "600997", "600966", "600984")
+SANDBOX_INITIATOR = ("testapi", "Safaricom999!*!")
+
 AppProvider = Callable[[str], Iterable[str]]
+InitiatorProvider = Callable[[str], Iterable[tuple[str, str]]]
 ShortcodeProvider = Callable[[str], Iterable[Shortcode]]
 
 _app_providers: list[AppProvider] = []
 _shortcode_providers: list[ShortcodeProvider] = []
+_initiator_providers: list[InitiatorProvider] = []
 
 
 def register_apps(provider: AppProvider) -> None:
@@ -58,6 +65,26 @@ def register_shortcodes(provider: ShortcodeProvider) -> None:
     """``provider(number)`` yields the ``Shortcode`` entries live under that number."""
     if provider not in _shortcode_providers:
         _shortcode_providers.append(provider)
+
+
+def register_initiators(provider: InitiatorProvider) -> None:
+    """``provider(shortcode)`` yields (initiator name, initiator password) pairs for that shortcode."""
+    if provider not in _initiator_providers:
+        _initiator_providers.append(provider)
+
+
+def initiators(shortcode: str) -> dict[str, str]:
+    """Initiator name → password for a shortcode that can pay out; empty: no such permission."""
+    found: dict[str, str] = {}
+    if shortcode in SANDBOX_TEST_SHORTCODES:
+        found[SANDBOX_INITIATOR[0]] = SANDBOX_INITIATOR[1]
+    for provider in _initiator_providers:
+        found.update(_ask(provider, shortcode))
+    return found
+
+
+def c2b_shortcode_exists(shortcode: str) -> bool:
+    return shortcode in SANDBOX_TEST_SHORTCODES or bool(shortcodes(shortcode))
 
 
 def app_exists(consumer_key: str, consumer_secret: str) -> bool:

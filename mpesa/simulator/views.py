@@ -12,7 +12,7 @@ from functools import wraps
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from mpesa.simulator import engine, registry
+from mpesa.simulator import engine, money, registry
 
 
 def _error(exc: engine.DarajaError):
@@ -71,9 +71,9 @@ def oauth(request):
     return JsonResponse({"access_token": engine.issue_token(key), "expires_in": str(engine.TOKEN_TTL)})
 
 
-def _json_post(request, handler):
+def _json_post(request, handler, product="stk"):
     try:
-        engine.check_bearer(request.headers.get("Authorization"))
+        engine.check_bearer(request.headers.get("Authorization"), product)
         if request.content_type != "application/json":
             # Daraja's misleading answer to a missing JSON content type (REFERENCE.md section 1).
             raise engine.bad_request("BusinessShortCode")
@@ -98,3 +98,22 @@ def stk_query(request):
         return JsonResponse(answer, status=status)
 
     return _json_post(request, handle)
+
+
+def _acknowledge(operation, product, **kwargs):
+    @_only("POST")
+    def view(request):
+        return _json_post(request, lambda body: JsonResponse(operation(body, **kwargs)), product)
+
+    return view
+
+
+b2c_v3 = _acknowledge(money.b2c, "b2c", version="v3")
+b2c_v1 = _acknowledge(money.b2c, "b2c", version="v1")
+reversal = _acknowledge(money.reversal, "stk")
+transaction_status = _acknowledge(money.transaction_status, "status")
+account_balance = _acknowledge(money.account_balance, "stk")
+c2b_register_v1 = _acknowledge(money.c2b_register, "c2b", version="v1")
+c2b_register_v2 = _acknowledge(money.c2b_register, "c2b", version="v2")
+c2b_simulate_v1 = _acknowledge(money.c2b_simulate, "c2b", version="v1")
+c2b_simulate_v2 = _acknowledge(money.c2b_simulate, "c2b", version="v2")
