@@ -3,7 +3,8 @@
 Each library is pointed at the simulator the way a developer would point it at the sandbox: only
 its base URL changes. It gets a token, pushes, queries (pending, then decided), and the callback
 the simulator POSTs is parsed by the library's own callback parser. Bad credentials and the
-subscriber lock are seen through the library's own error types.
+subscriber lock are seen through the library's own error types. mpesakit also pays out (B2C v3)
+with a SecurityCredential encrypted with the simulator's certificate.
 
 - mpesakit 2.2.0: ``client.http_client.base_url`` is a public attribute; its paths are joined from
   the root (``urljoin``), which is why the simulator must serve Daraja's root paths.
@@ -215,3 +216,42 @@ def test_daraja_sdk_sees_a_wrong_pin_and_wrong_credentials(daraja_sdk, callbacks
     with pytest.raises(MpesaAPIError) as refused:
         _sdk_push(wrong, callbacks, "254708374151")
     assert json.loads(refused.value.raw_response)["errorMessage"] == "Wrong credentials"
+
+
+# --- mpesakit B2C -------------------------------------------------------------------------------
+
+
+def _mpesakit_b2c(client, callbacks, credential, n):
+    from mpesakit.b2c import B2CCommandIDType
+
+    return client.b2c.send_payment(
+        originator_conversation_id=f"conformance-{n}", initiator_name=registry.SANDBOX_INITIATOR[0],
+        security_credential=credential, command_id=B2CCommandIDType.BusinessPayment, amount=10, party_a="600996",
+        party_b="254708374149", remarks="Payout", queue_timeout_url=callbacks.url, result_url=callbacks.url,
+    )
+
+
+def test_mpesakit_b2c_with_the_simulator_certificate(mpesakit_client, callbacks):
+    """mpesakit 2.2.0 gets the acknowledgement, and the result arrives in Daraja's official shape.
+    Two things the simulator catches about this version, as the sandbox would:
+    - its ``process_b2c_callback`` wants ``ResultParameters`` to be a list, while Daraja (and the
+      official sample) nest it as ``{"ResultParameter": [...]}``: it cannot parse a real result;
+    - its ``generate_security_credential`` encrypts the password *plus a timestamp*; the
+      simulator, following the documented algorithm (REFERENCE.md section 6), answers 2001."""
+    from mpesakit.security.get_credential import generate_security_credential
+    from pydantic import ValidationError
+
+    from mpesa.simulator.money import CERTIFICATE_PATH, security_credential
+
+    ack = _mpesakit_b2c(mpesakit_client, callbacks, security_credential(registry.SANDBOX_INITIATOR[1]), 1)
+    assert ack.OriginatorConversationID == "conformance-1" and ack.ConversationID.startswith("AG_")
+    assert str(ack.ResponseCode) == "0"
+    result = _next_callback(callbacks)
+    assert result["Result"]["ResultCode"] == 0
+    assert {p["Key"] for p in result["Result"]["ResultParameters"]["ResultParameter"]} >= {"TransactionAmount", "TransactionReceipt"}
+    with pytest.raises(ValidationError):
+        mpesakit_client.process_b2c_callback(result)
+
+    their_credential = generate_security_credential(registry.SANDBOX_INITIATOR[1], cert_path=str(CERTIFICATE_PATH))
+    _mpesakit_b2c(mpesakit_client, callbacks, their_credential, 2)
+    assert _next_callback(callbacks)["Result"]["ResultCode"] == 2001
