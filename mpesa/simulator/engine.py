@@ -38,6 +38,8 @@ STATE_TTL = 24 * 3600
 PROMPT_LIFETIME = 60.0
 # Realistic mode: the customer reads the prompt and types the PIN in 10 to 60 s.
 THINK_TIME_RANGE = (10.0, 60.0)
+# Realistic mode: the same amount from the same phone within 2 minutes of a payment gets 17.
+REPEAT_WINDOW = 120.0
 SANDBOX_SHORTCODE = registry.SANDBOX_SHORTCODE
 SANDBOX_PASSKEY = registry.SANDBOX_PASSKEY
 SUCCESS_DESC = "The service request is processed successfully."
@@ -279,6 +281,13 @@ def start_push(body) -> dict:
     decide_at = time.time() + delay
     if phone == LOCKED_SUBSCRIBER_PHONE or party_a == LOCKED_SUBSCRIBER_PHONE or not _lock_subscriber(phone, decide_at):
         raise DarajaError(500, "500.001.1001", LOCKED_MESSAGE)
+    if settings.SIMULATOR_REALISTIC and result_code == "0":
+        # Daraja's rule 17: the same amount from the same customer within 2 minutes of a payment.
+        repeat_key = f"sim:paid:{phone}:{amount}"
+        if cache.get(repeat_key, 0) > time.time():
+            result_code, result_desc, delivery = "17", "Rule limited.", "normal"
+        else:
+            cache.set(repeat_key, decide_at + REPEAT_WINDOW, math.ceil(delay + REPEAT_WINDOW))
 
     now = datetime.now(NAIROBI)
     checkout = Checkout(

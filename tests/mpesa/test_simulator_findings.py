@@ -171,6 +171,25 @@ def test_fast_by_default_realistic_customer_thinks_10_to_60_seconds(bearer, sett
     assert error(query(bearer, checkout)) == (500, "500.001.1001", "The transaction is being processed")
 
 
+def test_realistic_mode_applies_rule_17_to_the_same_amount_within_two_minutes(bearer, settings, monkeypatch):
+    settings.SIMULATOR_REALISTIC = True
+    now = engine.time.time()
+    clock = {"now": now}
+    monkeypatch.setattr(engine.time, "time", lambda: clock["now"])
+    first = push(bearer, push_body()).json()["CheckoutRequestID"]
+    assert cache.get(f"sim:checkout:{first}")["result_code"] == "0"
+    clock["now"] = cache.get(f"sim:checkout:{first}")["decide_at"] + 30  # answered, lock released
+    again = push(bearer, push_body()).json()["CheckoutRequestID"]
+    assert (cache.get(f"sim:checkout:{again}")["result_code"], cache.get(f"sim:checkout:{again}")["result_desc"]) == ("17", "Rule limited.")
+    clock["now"] = cache.get(f"sim:checkout:{again}")["decide_at"] + 1
+    other_amount = push(bearer, push_body(Amount=11)).json()["CheckoutRequestID"]
+    assert cache.get(f"sim:checkout:{other_amount}")["result_code"] == "0"
+    settings.SIMULATOR_REALISTIC = False
+    clock["now"] = cache.get(f"sim:checkout:{other_amount}")["decide_at"] + 1
+    fast = push(bearer, push_body()).json()["CheckoutRequestID"]
+    assert cache.get(f"sim:checkout:{fast}")["result_code"] == "0"
+
+
 # --- Callbacks vary like Daraja's ------------------------------------------------------------
 
 
