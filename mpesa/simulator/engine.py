@@ -3,7 +3,11 @@
 State lives in the Django cache, so one process (runserver, a live-server test) works with the
 default local-memory cache and several gunicorn workers work with Redis (CACHE_URL).
 
-Magic phone numbers pick the outcome (README, "Simulator"); every other number succeeds.
+It knows its apps and shortcodes through ``registry`` (filled by the apps that own them), locks a
+subscriber while a prompt is open, lets the customer answer fast (SIMULATOR_CALLBACK_DELAY) or
+realistically (SIMULATOR_REALISTIC: 10-60 s), and writes its callbacks the several ways Daraja
+does. Magic phone numbers pick the outcome (README, "The Daraja simulator"); every other number
+succeeds. Money out and C2B live in ``money``.
 """
 
 from __future__ import annotations
