@@ -244,6 +244,8 @@ MPESA_CALLBACK_MAX_BYTES = env.int("MPESA_CALLBACK_MAX_BYTES", default=64 * 1024
 
 SIMULATOR_CALLBACK_DELAY = env.float("SIMULATOR_CALLBACK_DELAY", default=2.0)
 SIMULATOR_LATE_CALLBACK_DELAY = env.float("SIMULATOR_LATE_CALLBACK_DELAY", default=240.0)
+# The simulator's customer thinks 10-60 s before answering (and "no answer" takes 60 s); off: SIMULATOR_CALLBACK_DELAY.
+SIMULATOR_REALISTIC = env.bool("SIMULATOR_REALISTIC", default=False)
 
 # --- Worker tier (Celery) ------------------------------------------------------------------
 # Every Daraja call and every scheduled job runs in Celery workers, never in a web request.
