@@ -89,7 +89,7 @@ class NeedsReviewFilter(admin.SimpleListFilter):
 
 
 def kes(amount) -> str:
-    return f"KES {amount:,}"
+    return f"KES\u00a0{amount:,}"  # no break between the currency and the number in a narrow column
 
 
 def when(moment) -> str:
