@@ -5,9 +5,19 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
+
+
+@require_GET
+def landing(request):
+    """What "View site" and the URL `make run` prints open: where to go next (it was DEBUG's 404)."""
+    simulator = settings.MPESA_ENV == "simulator"
+    return render(request, "landing.html", {
+        "simulator_url": request.build_absolute_uri("/simulator/daraja/") if simulator else None,
+    })
 
 
 @require_GET
