@@ -3,12 +3,6 @@ from django.contrib import admin
 from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin
 from mpesa.models import CallbackDelivery, StkPush
 
-# Django's default plural of "STK push" is "STK pushs" (index, menu, breadcrumbs). The plain fix is
-# verbose_name_plural in StkPush.Meta with its migration; mpesa's models and migrations are being
-# changed under issue #12, so the name is set here, for display only (makemigrations reads
-# Meta.original_attrs, not this), until that line can move into the model.
-StkPush._meta.verbose_name_plural = "STK pushes"
-
 
 @admin.register(StkPush)
 class StkPushAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):

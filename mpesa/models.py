@@ -71,6 +71,7 @@ class StkPush(TimeStampedModel):
 
     class Meta:
         verbose_name = "STK push"
+        verbose_name_plural = "STK pushes"
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="stkpush_amount_positive"),
         ]
