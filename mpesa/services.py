@@ -183,18 +183,19 @@ def stk_push_enqueue(push: StkPush) -> None:
     """Have a worker send ``push`` once the caller's transaction commits (DESIGN.md, "Where work
     runs"). If the broker cannot take the message, the push stays ``created`` and the sweep
     enqueues it again: the database, not the broker, is the source of truth."""
-    push_id = push.pk
-    transaction.on_commit(lambda: _publish_send(push_id))
-
-
-def _publish_send(push_id: int) -> None:
     from mpesa.tasks import stk_push_send_task
 
+    push_id = push.pk
+    transaction.on_commit(lambda: _publish(stk_push_send_task, push_id))
+
+
+def _publish(task, push_id: int) -> None:
     try:
-        stk_push_send_task.delay(push_id)
+        task.delay(push_id)
     except (KombuError, RedisError, OSError) as exc:
-        # The answer to the client stands (the push is recorded); the sweep sends it later.
-        logger.error("Could not enqueue STK push %s (%s); the sweep will send it", push_id, type(exc).__name__)
+        # The answer to the client stands (the rows are committed); the sweep or reconciliation
+        # picks the push up from the database later.
+        logger.error("Could not enqueue %s for push %s (%s); it is picked up later", task.name, push_id, type(exc).__name__)
 
 
 def _in_real_transaction() -> bool:
@@ -534,6 +535,35 @@ def stk_push_reconcile(*, older_than_seconds: int | None = None, expire_after_se
         else:
             counts["still_pending"] += 1
     return counts
+
+
+def stk_push_enqueue_confirmation(push: StkPush) -> None:
+    """With MPESA_CONFIRM_CALLBACKS, a worker confirms a success callback by STK query once the
+    delivery is committed (the callback view never calls Daraja)."""
+    from mpesa.tasks import stk_push_confirm_task
+
+    push_id = push.pk
+    transaction.on_commit(lambda: _publish(stk_push_confirm_task, push_id))
+
+
+def stk_push_confirm(*, push_id: int) -> str:
+    """Worker: STK-query a push whose success callback was left pending for confirmation, then
+    apply the stored callback (with its receipt) if Daraja agrees, or park it for review if Daraja
+    says otherwise. "Still processing", or no answer, leaves it to reconciliation, which applies the
+    stored callback the same way. Returns an ApplyOutcome value, or "pending"."""
+    push = sql.select_by(StkPush, id=push_id)
+    if push is None or push.status not in StkPush.OPEN_STATUSES or not push.checkout_request_id:
+        return ApplyOutcome.IGNORED
+    try:
+        answer = stk_push_query(push=push)
+    except (DarajaRejected, DarajaUnavailable) as exc:
+        logger.warning("Confirmation query for %s failed (%s); reconciliation will retry", push.public_id, exc)
+        return "pending"
+    if answer.pending:
+        return "pending"
+    if answer.result_code != outcomes.SUCCESS:
+        return stk_push_mark_review(push_id=push.pk, reason=f"Callback said paid; STK query said {answer.result_code}.")
+    return _apply_query_answer(push, answer)
 
 
 def _apply_query_answer(push: StkPush, answer) -> str:

@@ -15,6 +15,11 @@ def stk_push_send_task(push_id: int) -> None:
     services.stk_push_send(push_id=push_id)
 
 
+@shared_task(name="mpesa.stk_push_confirm", ignore_result=True)
+def stk_push_confirm_task(push_id: int) -> None:
+    services.stk_push_confirm(push_id=push_id)
+
+
 @shared_task(name="mpesa.stk_push_sweep", ignore_result=True)
 def stk_push_sweep_task() -> dict:
     return services.stk_push_sweep()

@@ -124,7 +124,10 @@ def test_confirmation_on_leaves_pending_then_reconcile_applies_the_stored_callba
     settings.MPESA_CONFIRM_CALLBACKS = True
     purchase = start_topup(amount=100)
     still_processing(daraja)
-    post_callback(Client(), purchase.push, success_callback(purchase.push, receipt="RCPT000001"))
+    with run_worker():  # the worker's confirmation query says "still processing"
+        response = post_callback(Client(), purchase.push, success_callback(purchase.push, receipt="RCPT000001"))
+    assert response.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
+    assert len([c for c in daraja.calls if c.request.url == QUERY]) == 1
     assert StkPush.objects.get(pk=purchase.push.pk).status == "pending"
     assert CallbackDelivery.objects.get().outcome == "left_pending"
     age(purchase.push, 120)
@@ -140,9 +143,25 @@ def test_confirmation_contradicted_goes_to_review(owner, start_topup, daraja, se
     settings.MPESA_CONFIRM_CALLBACKS = True
     purchase = start_topup(amount=100)
     query_answers(daraja, "1032")
-    post_callback(Client(), purchase.push, success_callback(purchase.push))
+    with run_worker():
+        post_callback(Client(), purchase.push, success_callback(purchase.push))
     assert StkPush.objects.get(pk=purchase.push.pk).status == "needs_review"
     assert Wallet.objects.get(business=owner.business).balance == 0
+
+
+@pytest.mark.django_db
+def test_confirmation_runs_in_the_worker_not_in_the_callback_request(owner, start_topup, daraja, settings):
+    settings.MPESA_CONFIRM_CALLBACKS = True
+    purchase = start_topup(amount=100)
+    query_answers(daraja, "0", "ok")
+    with run_worker():
+        post_callback(Client(), purchase.push, success_callback(purchase.push, receipt="RCPT000002"))
+        # The callback has been answered and nothing was asked of Daraja yet.
+        assert [c for c in daraja.calls if c.request.url == QUERY] == []
+        assert StkPush.objects.get(pk=purchase.push.pk).status == "pending"
+    push = StkPush.objects.get(pk=purchase.push.pk)
+    assert (push.status, push.mpesa_receipt) == ("succeeded", "RCPT000002")
+    assert Wallet.objects.get(business=owner.business).balance == 100
 
 
 @pytest.mark.django_db
