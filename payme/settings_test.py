@@ -32,4 +32,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 
-SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "payme.W002"]  # noqa: F405  (simulator with DEBUG off, on purpose)
+SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "payme.W002", "payme.W031"]  # noqa: F405  (simulator and in-memory broker with DEBUG off, on purpose)

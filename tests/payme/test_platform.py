@@ -82,6 +82,7 @@ PRODUCTION_ENV = {
     "MPESA_CONSUMER_SECRET": "secret",
     "MPESA_PASSKEY_WALLET": "passkey",
     "MPESA_CALLBACK_URL": "https://pay.example.co.ke/api/daraja/callback",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/1",
 }
 
 
@@ -96,6 +97,17 @@ def test_missing_secret_key_stops_start_up_with_a_clear_message():
     result = _run(["check"], env)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "broker, expected", [(None, "payme.E030"), ("embedded://", "payme.W031"), ("memory://", "payme.W031")],
+)
+def test_production_needs_a_real_broker(broker, expected):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "CELERY_BROKER_URL"}
+    if broker:
+        env["CELERY_BROKER_URL"] = broker
+    result = _run(["check", "--deploy", "--fail-level", "WARNING"], env)
+    assert result.returncode != 0 and expected in result.stderr
 
 
 def test_missing_encryption_keys_and_mpesa_secrets_fail_the_checks():
