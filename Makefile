@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # the environment.
 RUN_ENV := DEBUG=$${DEBUG:-1} MPESA_ENV=$${MPESA_ENV:-simulator}
 
-.PHONY: run test install migrate demo serve lint ci bench reconcile clean
+.PHONY: run test install migrate demo serve lint ci bench reconcile worker beat clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,8 @@ demo: migrate
 
 serve: demo
 	@echo "Serving http://127.0.0.1:8000  (admin: /admin/, API docs: /api/docs, simulator: /simulator/daraja/)"
-	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+	@echo "with a Celery worker and beat beside it (embedded broker in .run/); Ctrl-C stops all of it"
+	$(RUN_ENV) $(PY) manage.py runstack 127.0.0.1:8000
 
 run: serve
 
@@ -41,6 +42,13 @@ lint: install
 reconcile: install
 	$(RUN_ENV) $(PY) manage.py reconcile_stk_pushes
 
+# One of each, on their own (production runs them as separate services; see README).
+worker: install
+	$(RUN_ENV) $(PY) -m celery -A payme worker --pool threads --concurrency 16 --loglevel INFO
+
+beat: install
+	$(RUN_ENV) $(PY) -m celery -A payme beat --loglevel INFO --schedule .run/celerybeat-schedule
+
 bench: install
 	$(PY) bench/run.py
 
@@ -48,4 +56,4 @@ ci:
 	bash .ci/run
 
 clean:
-	rm -rf $(VENV) db.sqlite3
+	rm -rf $(VENV) db.sqlite3 .run

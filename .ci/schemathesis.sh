@@ -10,6 +10,9 @@ WORK=$(mktemp -d)
 export DEBUG=0 SECRET_KEY=schemathesis-only-secret-key-0123456789abcdef ALLOWED_HOSTS=127.0.0.1 SECURE_SSL_REDIRECT=0 FIELD_ENCRYPTION_KEYS=Qar_LhEW_wMWDUxb7LAiq1MwXL4kzMuUIYl5iIWc_5I= MPESA_ENV=simulator DATABASE_URL="sqlite:///$WORK/st.sqlite3" CACHE_URL=locmemcache://st
 export MPESA_CALLBACK_URL="http://127.0.0.1:$PORT/api/daraja/callback" SIMULATOR_CALLBACK_DELAY=0.5
 export AUTH_THROTTLE_RATE=100000/min PAYMENT_THROTTLE_RATE=100000/min LOG_LEVEL=ERROR
+# Payment starts are enqueued for a worker; the schema run needs only the web tier (the embedded
+# broker keeps the messages in the run's own folder).
+export CELERY_BROKER_URL=embedded:// PAYME_RUN_DIR="$WORK" SILENCED_SYSTEM_CHECKS=security.W021,auth.W004,payme.W031
 PY=.venv/bin/python
 $PY manage.py migrate -v0
 $PY manage.py seed_demo >/dev/null

@@ -15,6 +15,7 @@ class StkPushAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
     # raw Daraja answer and callback carry the CheckoutRequestID, so only the platform's
     # superusers (who investigate deliveries) see them.
     exclude = ("callback_token", "checkout_request_id", "merchant_request_id")
+    ordering = ("-created_at", "-id")
     list_per_page = 50
     show_full_result_count = False
 

@@ -12,20 +12,19 @@ import ipaddress
 import logging
 
 from django.conf import settings
+from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from mpesa import outcomes
-from mpesa.daraja import DarajaRejected, DarajaUnavailable
 from mpesa.models import CallbackDelivery, StkPush
 from mpesa.services import (
     ApplyOutcome,
     PushResult,
     parse_transaction_date,
     stk_push_apply_result,
-    stk_push_mark_review,
-    stk_push_query,
+    stk_push_enqueue_confirmation,
     to_decimal,
 )
 from payme import sql
@@ -260,12 +259,12 @@ def _handle(request, token):
     delivery = _record(request, token, raw, Outcome.RECEIVED, push=push)
 
     if result.is_success and settings.MPESA_CONFIRM_CALLBACKS and push.status in StkPush.OPEN_STATUSES and push.checkout_request_id:
-        confirmation = _confirm(push)
-        if confirmation == "pending":
-            return _finish(delivery, Outcome.LEFT_PENDING, "STK query says still processing")
-        if confirmation != outcomes.SUCCESS:
-            stk_push_mark_review(push_id=push.pk, reason=f"Callback said paid; STK query said {confirmation}.")
-            return _finish(delivery, Outcome.REVIEW, "query contradicts callback")
+        # A worker confirms with an STK query (never in this request) and then applies the stored
+        # delivery; reconciliation does the same if the query says "still processing".
+        with transaction.atomic():
+            _set_outcome(delivery, Outcome.LEFT_PENDING, "waiting for the STK query that confirms it")
+            stk_push_enqueue_confirmation(push)
+        return _reply(Outcome.LEFT_PENDING)
 
     # The delivery's outcome is written in the apply transaction: one commit, not two.
     outcome = stk_push_apply_result(
@@ -288,20 +287,3 @@ def _set_outcome(delivery, outcome, detail=""):
     sql.update(delivery, ["outcome", "detail"])
 
 
-def _finish(delivery, outcome, detail=""):
-    _set_outcome(delivery, outcome, detail)
-    return _reply(outcome)
-
-
-def _confirm(push) -> str:
-    """STK query before applying a success. Returns a result code, or "pending" when Daraja says
-    it is still processing or the query itself failed: the push then stays open, the delivery is
-    kept, and reconciliation applies it (with its receipt) once a query says "0"."""
-    try:
-        answer = stk_push_query(push=push)
-    except (DarajaRejected, DarajaUnavailable) as exc:
-        logger.warning("Confirmation query for %s failed: %s", push.public_id, exc)
-        return "pending"
-    if answer.pending:
-        return "pending"
-    return answer.result_code

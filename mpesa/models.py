@@ -5,6 +5,8 @@ from django.db.models import Q
 
 from payme.models import TimeStampedModel
 
+SENDING_MESSAGE = "Sending the M-Pesa prompt to the customer's phone."
+
 
 class StkPush(TimeStampedModel):
     """One STK request, created before Daraja is called.
@@ -20,6 +22,7 @@ class StkPush(TimeStampedModel):
 
     class Status(models.TextChoices):
         CREATED = "created", "Created (not sent yet)"
+        SENDING = "sending", "Sending (a worker is calling Daraja)"
         PENDING = "pending", "Pending (waiting for the customer)"
         UNKNOWN = "unknown", "Unknown (Daraja did not answer)"
         SUCCEEDED = "succeeded", "Succeeded"
@@ -28,7 +31,9 @@ class StkPush(TimeStampedModel):
         EXPIRED = "expired", "Expired"
         NEEDS_REVIEW = "needs_review", "Needs review"
 
-    OPEN_STATUSES = (Status.CREATED, Status.PENDING, Status.UNKNOWN)
+    OPEN_STATUSES = (Status.CREATED, Status.SENDING, Status.PENDING, Status.UNKNOWN)
+    # Not yet (or not known to be) in front of the customer.
+    UNSENT_STATUSES = (Status.CREATED, Status.SENDING)
     FINAL_FAILURE_STATUSES = (Status.FAILED, Status.CANCELLED, Status.EXPIRED)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -48,12 +53,15 @@ class StkPush(TimeStampedModel):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED, db_index=True)
     result_code = models.CharField(max_length=32, blank=True, help_text="A string: Daraja also sends 'SFC_IC0003'.")
     result_desc = models.CharField(max_length=255, blank=True)
+    daraja_error_code = models.CharField(
+        max_length=32, blank=True, help_text="Daraja's errorCode when it refused the request itself (e.g. 500.001.1001)."
+    )
     mpesa_receipt = models.CharField(max_length=32, null=True, blank=True, unique=True)
     transaction_date = models.DateTimeField(null=True, blank=True)
     paid_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     paid_phone = models.CharField(max_length=16, blank=True)
     customer_message = models.CharField(max_length=255, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When a worker claimed it and called Daraja.")
     completed_at = models.DateTimeField(null=True, blank=True)
     last_queried_at = models.DateTimeField(null=True, blank=True)
     review_reason = models.CharField(max_length=255, blank=True)
@@ -63,6 +71,7 @@ class StkPush(TimeStampedModel):
 
     class Meta:
         verbose_name = "STK push"
+        verbose_name_plural = "STK pushes"
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="stkpush_amount_positive"),
         ]
@@ -77,6 +86,13 @@ class StkPush(TimeStampedModel):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    @property
+    def message_for_customer(self) -> str:
+        """Daraja's CustomerMessage once it accepted the push; before that, what is happening."""
+        if self.customer_message:
+            return self.customer_message
+        return SENDING_MESSAGE if self.status in self.UNSENT_STATUSES else ""
 
 
 class CallbackDelivery(models.Model):

@@ -22,6 +22,7 @@ OPERATOR_REASON_EITHER = (
 # Our own codes for outcomes Daraja did not name.
 EXPIRED_BY_US = "expired"
 INVALID_REQUEST = "invalid_request"
+NOT_SENT = "not_sent"
 
 _REASONS = {
     "0": "Paid.",
@@ -45,6 +46,7 @@ _REASONS = {
     OPERATOR_DOES_NOT_EXIST: OPERATOR_REASON_EITHER,
     "8006": "The customer's M-Pesa PIN is locked; they should call Safaricom on 100.",
     EXPIRED_BY_US: "The prompt expired without an answer from M-Pesa or the customer.",
+    NOT_SENT: "PayMe could not send the prompt in time, so the customer was never asked to pay. Try again.",
     "oauth_failed": "Safaricom refused the Daraja consumer key and secret.",
     "400.002.02": "Safaricom refused the request as invalid.",
     "500.003.02": "Safaricom is limiting requests right now. Try again shortly.",
@@ -59,7 +61,7 @@ def status_for(result_code: str) -> str:
         return "succeeded"
     if result_code in CANCELLED_CODES:
         return "cancelled"
-    if result_code in EXPIRED_CODES or result_code == EXPIRED_BY_US:
+    if result_code in EXPIRED_CODES or result_code in (EXPIRED_BY_US, NOT_SENT):
         return "expired"
     return "failed"
 

@@ -45,12 +45,12 @@ RECEIPT_PENDING_NOTE = (
 
 
 def payment_customer_message(push: StkPush | None, *, paid: bool, receipt: str, reason: str) -> str:
-    """What a payment record's ``customer_message`` says. While the prompt is live: Daraja's own
-    message ("Success. Request accepted for processing" means the prompt was sent, nothing more).
+    """What a payment record's ``customer_message`` says. While the prompt is live: "Sending…", then
+    Daraja's own message ("Success. Request accepted for processing" means the prompt was sent).
     After: what happened — paid with its receipt, or the record's plain reason (issue #13: the
     stale "Success…" stayed on cancelled and failed records). Reads only the loaded rows."""
     if push is not None and push.status in StkPush.OPEN_STATUSES:
-        return push.customer_message
+        return push.message_for_customer
     if paid:
         return f"Paid: M-Pesa receipt {receipt}." if receipt else RECEIPT_PENDING_NOTE
     return reason

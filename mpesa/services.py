@@ -19,6 +19,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from mpesa import outcomes
 from mpesa.daraja import (
@@ -33,7 +35,7 @@ from mpesa.daraja import (
 from mpesa.models import StkPush
 from mpesa.phone import mask_phone
 from payme import sql
-from payme.errors import ApplicationError, Conflict, UpstreamError
+from payme.errors import Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -75,30 +77,6 @@ class PromptInProgress(Conflict):
     default_message = "This phone already has an M-Pesa prompt waiting. Ask the customer to answer it, or try again in a minute."
 
 
-class DarajaRejectedError(UpstreamError):
-    code = "daraja_rejected"
-    status_code = 502
-
-
-class SubscriberBusy(Conflict):
-    code = "subscriber_busy"
-    default_message = "M-Pesa says this customer already has a prompt open. Try again in a minute."
-
-
-class DarajaUnavailableError(UpstreamError):
-    code = "daraja_unavailable"
-    status_code = 503
-    default_message = (
-        "M-Pesa did not answer in time. The prompt may still reach the customer; "
-        "ask them to check their phone before trying again. The payment will be resolved automatically."
-    )
-
-
-class PaymentRequestInvalid(ApplicationError):
-    code = "payment_request_invalid"
-    status_code = 400
-
-
 # --- Result type ------------------------------------------------------------------------------
 
 
@@ -115,6 +93,7 @@ class PushResult:
     phone: str | None = None
     transaction_date: datetime | None = None
     raw: dict | None = field(default=None, repr=False)
+    daraja_error_code: str = ""
 
     @property
     def is_success(self) -> bool:
@@ -200,21 +179,85 @@ def stk_push_create(
     ))
 
 
+def stk_push_enqueue(push: StkPush) -> None:
+    """Have a worker send ``push`` once the caller's transaction commits (DESIGN.md, "Where work
+    runs"). If the broker cannot take the message, the push stays ``created`` and the sweep
+    enqueues it again: the database, not the broker, is the source of truth."""
+    from mpesa.tasks import stk_push_send_task
+
+    push_id = push.pk
+    transaction.on_commit(lambda: _publish(stk_push_send_task, push_id))
+
+
+def _publish(task, push_id: int) -> None:
+    try:
+        task.delay(push_id)
+    except (KombuError, RedisError, OSError) as exc:
+        # The answer to the client stands (the rows are committed); the sweep or reconciliation
+        # picks the push up from the database later.
+        logger.error("Could not enqueue %s for push %s (%s); it is picked up later", task.name, push_id, type(exc).__name__)
+
+
 def _in_real_transaction() -> bool:
     # Test cases wrap each test in atomic blocks marked _from_testcase; those are not ours.
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
-def stk_push_send(*, push: StkPush, credentials: Credentials, passkey: str) -> StkPush:
-    """Send a recorded push to Daraja, exactly once. Never inside a DB transaction.
+def _raw_request(push: StkPush) -> dict:
+    """What we send, without the Password (it is derived from the passkey)."""
+    return {
+        "BusinessShortCode": push.shortcode,
+        "TransactionType": push.transaction_type,
+        "Amount": push.amount,
+        "PartyA": push.phone,
+        "PartyB": push.party_b,
+        "PhoneNumber": push.phone,
+        "AccountReference": push.account_reference,
+        "TransactionDesc": push.description,
+    }
 
-    Returns the push (pending). Raises, after recording the outcome:
-    PaymentRequestInvalid (400), SubscriberBusy (409), DarajaRejectedError (502) — the push failed
-    and its handler ran; DarajaUnavailableError (503) — the push is ``unknown`` and will be
-    resolved by its callback token or by reconciliation.
+
+def _claim_for_send(push_id: int) -> StkPush | None:
+    """``created`` → ``sending`` by a conditional UPDATE: of two deliveries of the same task, only
+    one gets the push. A push recorded longer ago than MPESA_SEND_MAX_DELAY_SECONDS is not sent
+    at all (the customer is long gone from the counter): it expires, and its handler releases
+    what the sale held. Returns the claimed push, or None."""
+    now = timezone.now()
+    fresh_since = now - timedelta(seconds=settings.MPESA_SEND_MAX_DELAY_SECONDS)
+    claimed = StkPush.objects.filter(pk=push_id, status=Status.CREATED, created_at__gte=fresh_since).update(
+        status=Status.SENDING, sent_at=now, updated_at=now
+    )
+    if claimed:
+        return sql.select_by(StkPush, id=push_id)
+    stale = StkPush.objects.filter(pk=push_id, status=Status.CREATED, created_at__lt=fresh_since).exists()
+    if stale:
+        stk_push_apply_result(push_id=push_id, result=PushResult(outcomes.NOT_SENT, "Not sent within the send window"))
+        logger.warning("STK push %s: not sent in time, expired without prompting", push_id)
+    return None
+
+
+def stk_push_send(*, push_id: int) -> StkPush | None:
+    """The worker's half of starting a payment: claim the push, call Daraja once, record the answer.
+    Never inside a DB transaction; never retried (a second POST can prompt the phone twice).
+
+    Idempotent: a second call for the same push finds nothing to claim and returns None.
+    Records, and returns the push as it stands:
+    - ``pending``: Daraja accepted it; the callback or reconciliation settles it.
+    - ``failed``: Daraja refused it (plain ``reason`` via the purpose's handler, ``daraja_error_code``);
+      a refusal before Daraja (our own field rules, missing credentials) fails it the same way.
+    - ``unknown``: no answer in time. Settled by its callback token or by STK query; never resent.
     """
     if _in_real_transaction():
         raise RuntimeError("stk_push_send must not run inside a database transaction")
+    push = _claim_for_send(push_id)
+    if push is None:
+        return None
+    try:
+        credentials, passkey = hooks_for(push.purpose).credentials_for(push)
+    except LookupError as exc:
+        return _record_refusal(push, outcomes.INVALID_REQUEST, f"no credentials for this payment ({exc})")
+    push.raw_request = _raw_request(push)
+    sql.update(push, ["raw_request"])
     request = StkPushRequest(
         shortcode=push.shortcode,
         passkey=passkey,
@@ -226,41 +269,20 @@ def stk_push_send(*, push: StkPush, credentials: Credentials, passkey: str) -> S
         account_reference=push.account_reference,
         description=push.description,
     )
-    raw_request = {
-        "BusinessShortCode": push.shortcode,
-        "TransactionType": push.transaction_type,
-        "Amount": push.amount,
-        "PartyA": push.phone,
-        "PartyB": push.party_b,
-        "PhoneNumber": push.phone,
-        "AccountReference": push.account_reference,
-        "TransactionDesc": push.description,
-    }
-    push.raw_request, push.sent_at = raw_request, timezone.now()
-    sql.update(push, ["raw_request", "sent_at"])
     client = DarajaClient(credentials=credentials, environment=push.environment)
     try:
         accepted = client.stk_push(request)
     except DarajaInvalidRequest as exc:
-        stk_push_apply_result(push_id=push.pk, result=PushResult(outcomes.INVALID_REQUEST, f"{exc.field} {exc.message}"))
-        raise PaymentRequestInvalid(
-            outcomes.reason_for(outcomes.INVALID_REQUEST, f"{exc.field} {exc.message}"),
-            fields={exc.field: [exc.message]},
-        ) from None
+        return _record_refusal(push, outcomes.INVALID_REQUEST, f"{exc.field} {exc.message}")
     except DarajaRejected as exc:
-        stk_push_apply_result(
-            push_id=push.pk,
-            result=PushResult(exc.error_code, exc.error_message[:255], raw=exc.raw if isinstance(exc.raw, dict) else None),
-        )
-        if outcomes.is_subscriber_locked(exc.error_code, exc.error_message):
-            raise SubscriberBusy() from None
-        raise DarajaRejectedError(
-            outcomes.reason_for(exc.error_code, exc.error_message), extra={"daraja_error_code": exc.error_code}
-        ) from None
+        raw = exc.raw if isinstance(exc.raw, dict) else None
+        return _record_refusal(push, exc.error_code, exc.error_message, daraja_error_code=exc.error_code, raw=raw)
     except DarajaUnavailable as exc:
-        StkPush.objects.filter(pk=push.pk, status=Status.CREATED).update(status=Status.UNKNOWN, result_desc=exc.reason[:255])
-        logger.warning("STK push %s: Daraja unavailable (%s)", push.public_id, exc.reason)
-        raise DarajaUnavailableError() from None
+        StkPush.objects.filter(pk=push.pk, status=Status.SENDING).update(
+            status=Status.UNKNOWN, result_desc=exc.reason[:255], updated_at=timezone.now()
+        )
+        logger.warning("STK push %s: Daraja unavailable (%s); left unknown", push.public_id, exc.reason)
+        return sql.select_by(StkPush, id=push.pk)
 
     with transaction.atomic():
         locked = _locked_push(push.pk)
@@ -268,11 +290,56 @@ def stk_push_send(*, push: StkPush, credentials: Credentials, passkey: str) -> S
         locked.merchant_request_id = locked.merchant_request_id or accepted.merchant_request_id
         locked.customer_message = accepted.customer_message[:255]
         locked.raw_response = accepted.raw
-        if locked.status == Status.CREATED:
+        # A sweep may have called it unknown meanwhile; the answer settles that. A callback that
+        # came first (fast customers do) already made it final: keep that.
+        if locked.status in (Status.SENDING, Status.UNKNOWN):
             locked.status = Status.PENDING
         sql.update(locked, ["checkout_request_id", "merchant_request_id", "customer_message", "raw_response", "status"])
     logger.info("STK push %s sent purpose=%s phone=%s", push.public_id, push.purpose, mask_phone(push.phone))
     return locked
+
+
+def _record_refusal(push: StkPush, code: str, message: str, *, daraja_error_code: str = "", raw=None) -> StkPush:
+    """The push failed before it reached the customer: record why, run the purpose's handler
+    (the sale releases its stock and token hold)."""
+    stk_push_apply_result(push_id=push.pk, result=PushResult(code, message[:255], raw=raw, daraja_error_code=daraja_error_code))
+    logger.info("STK push %s refused before the customer: %s %s", push.public_id, code, message[:120])
+    return sql.select_by(StkPush, id=push.pk)
+
+
+def stk_push_sweep(*, now=None) -> dict:
+    """What the worker tier left behind, found in the database (the broker is not the truth):
+
+    - pushes still ``created`` after MPESA_SEND_SWEEP_AFTER_SECONDS lost their enqueue: enqueue
+      them again (the claim makes a duplicate harmless; a stale one expires on claim);
+    - pushes ``sending`` for longer than MPESA_SENDING_STALE_SECONDS were left by a worker that
+      died mid-call: they become ``unknown`` — the prompt may have gone out, so they are never
+      resent; the callback token or an STK query settles them.
+    Returns counts. Safe to run concurrently."""
+    from mpesa.tasks import stk_push_send_task
+
+    now = now or timezone.now()
+    lost = list(
+        StkPush.objects.filter(status=Status.CREATED, created_at__lt=now - timedelta(seconds=settings.MPESA_SEND_SWEEP_AFTER_SECONDS))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    for push_id in lost:
+        stk_push_send_task.delay(push_id)
+    abandoned = StkPush.objects.filter(
+        status=Status.SENDING, sent_at__lt=now - timedelta(seconds=settings.MPESA_SENDING_STALE_SECONDS)
+    ).update(status=Status.UNKNOWN, result_desc="The worker stopped while sending; settled by callback or query.", updated_at=now)
+    if lost or abandoned:
+        logger.warning("Sweep: re-enqueued %d unsent push(es), %d abandoned mid-send now unknown", len(lost), abandoned)
+    return {"reenqueued": len(lost), "abandoned": abandoned}
+
+
+def oldest_unsent_age_seconds(*, now=None) -> float | None:
+    """How far the workers are behind: the age of the oldest push not yet sent (``/readyz``)."""
+    oldest = StkPush.objects.filter(status=Status.CREATED).order_by("created_at").values_list("created_at", flat=True).first()
+    if oldest is None:
+        return None
+    return max(0.0, ((now or timezone.now()) - oldest).total_seconds())
 
 
 # --- Apply a result ---------------------------------------------------------------------------
@@ -289,7 +356,7 @@ def _mismatch(push: StkPush, result: PushResult) -> str | None:
 # What applying a result may change on the push row (saved with plain SQL: see payme/sql.py).
 _RESULT_FIELDS = (
     "checkout_request_id", "merchant_request_id", "status", "mpesa_receipt", "transaction_date", "paid_amount",
-    "paid_phone", "result_code", "result_desc", "raw_callback", "completed_at", "review_reason",
+    "paid_phone", "result_code", "result_desc", "daraja_error_code", "raw_callback", "completed_at", "review_reason",
 )
 
 
@@ -365,6 +432,7 @@ def _apply_locked(push: StkPush, result: PushResult, verify_details: bool) -> st
 
     push.result_code = result.result_code[:32]
     push.result_desc = (result.result_desc or "")[:255]
+    push.daraja_error_code = result.daraja_error_code[:32]
     if result.raw is not None:
         push.raw_callback = result.raw
     push.completed_at = now
@@ -469,6 +537,35 @@ def stk_push_reconcile(*, older_than_seconds: int | None = None, expire_after_se
         else:
             counts["still_pending"] += 1
     return counts
+
+
+def stk_push_enqueue_confirmation(push: StkPush) -> None:
+    """With MPESA_CONFIRM_CALLBACKS, a worker confirms a success callback by STK query once the
+    delivery is committed (the callback view never calls Daraja)."""
+    from mpesa.tasks import stk_push_confirm_task
+
+    push_id = push.pk
+    transaction.on_commit(lambda: _publish(stk_push_confirm_task, push_id))
+
+
+def stk_push_confirm(*, push_id: int) -> str:
+    """Worker: STK-query a push whose success callback was left pending for confirmation, then
+    apply the stored callback (with its receipt) if Daraja agrees, or park it for review if Daraja
+    says otherwise. "Still processing", or no answer, leaves it to reconciliation, which applies the
+    stored callback the same way. Returns an ApplyOutcome value, or "pending"."""
+    push = sql.select_by(StkPush, id=push_id)
+    if push is None or push.status not in StkPush.OPEN_STATUSES or not push.checkout_request_id:
+        return ApplyOutcome.IGNORED
+    try:
+        answer = stk_push_query(push=push)
+    except (DarajaRejected, DarajaUnavailable) as exc:
+        logger.warning("Confirmation query for %s failed (%s); reconciliation will retry", push.public_id, exc)
+        return "pending"
+    if answer.pending:
+        return "pending"
+    if answer.result_code != outcomes.SUCCESS:
+        return stk_push_mark_review(push_id=push.pk, reason=f"Callback said paid; STK query said {answer.result_code}.")
+    return _apply_query_answer(push, answer)
 
 
 def _apply_query_answer(push: StkPush, answer) -> str:

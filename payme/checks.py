@@ -82,3 +82,14 @@ def sqlite_problems(engine: str, version: tuple) -> list:
         shown = ".".join(str(part) for part in version)
         return [Error(f"SQLite {shown} is too old: PayMe needs 3.35 or newer (or PostgreSQL).", id="payme.E020")]
     return []
+
+
+@register()
+def broker_check(app_configs, **kwargs):
+    """The worker tier needs a broker every process agrees on (DESIGN.md, "Where work runs")."""
+    url = settings.CELERY_BROKER_URL
+    if not url:
+        return [Error("CELERY_BROKER_URL is not set: payment starts could not be sent.", hint="redis://127.0.0.1:6379/1", id="payme.E030")]
+    if url.startswith(("embedded://", "filesystem://", "memory://")) and not settings.DEBUG:
+        return [Warning(f"CELERY_BROKER_URL={url.split(':')[0]}:// is for development and tests only.", hint="Use Redis in production.", id="payme.W031")]
+    return []

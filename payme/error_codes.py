@@ -16,7 +16,6 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "product_inactive": (400, "A cart line names a deactivated product."),
     "sku_taken": (400, "Another product of the business has this SKU (letter case does not count)."),
     "invalid_idempotency_key": (400, "The Idempotency-Key header is empty or longer than 255 characters."),
-    "payment_request_invalid": (400, "Daraja refused the payment request as invalid; the payment failed."),
     # 401: who is calling is not known.
     "not_authenticated": (401, "No `Authorization: Bearer` header."),
     "token_invalid": (401, "The access or refresh token is expired, revoked or forged: refresh it, or sign in again."),
@@ -36,16 +35,13 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "insufficient_stock": (409, "Not enough of a product; names the product and what is left."),
     "payment_config_unverified": (409, "SALES_REQUIRE_VERIFIED_CONFIG is on and the config is not verified."),
     "prompt_in_progress": (409, "The phone has a live prompt younger than MPESA_PROMPT_LOCK_SECONDS (90 s)."),
-    "subscriber_busy": (409, "Daraja says the customer already has an M-Pesa session open."),
-    "idempotency_request_in_progress": (409, "A request with this Idempotency-Key is still running."),
     # 413, 422, 429
     "request_too_large": (413, "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (1 MB); `max_bytes` says the limit."),
     "idempotency_key_reused": (422, "This Idempotency-Key was used with a different body."),
     "throttled": (429, "Too many requests; wait `Retry-After` seconds."),
-    # 5xx
+    # 5xx. Daraja's refusals and silences are no longer answers (the worker tier): they show on the
+    # payment's record (`status`, `reason`, `daraja_error_code`).
     "internal_error": (500, "Our bug; it is logged. Nothing is half-written."),
-    "daraja_rejected": (502, "Daraja refused the request; the payment failed (stock and holds released); `daraja_error_code`."),
-    "daraja_unavailable": (503, "Daraja did not answer; the payment stays pending and is settled by its callback or by reconciliation."),
 }
 
 # Codes that only exist on one status but are shared by two (payment_config_missing is 409 when a

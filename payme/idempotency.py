@@ -1,9 +1,13 @@
 """``Idempotency-Key`` for every POST that starts a payment.
 
-- First request with a key: runs, and its response (success or error) is stored.
+- First request with a key: runs, and its response (success or error) is stored under the key in
+  the same transaction as the rows it wrote — a key never exists without its answer, and an
+  answer never exists without its rows.
 - Retry with the same key and the same body: the stored response, nothing runs again.
 - Same key, different body: 422 ``idempotency_key_reused``.
-- Same key while the first request is still running: 409 ``idempotency_request_in_progress``.
+- Same key while the first request is still running: the second waits on the key's unique index
+  (the first holds it for one short transaction; no Daraja call runs in a request) and then
+  replays the first answer.
 """
 
 import hashlib
@@ -12,7 +16,7 @@ import json
 from django.db import IntegrityError, transaction
 from rest_framework.response import Response
 
-from payme.errors import ApplicationError, Conflict, UnprocessableEntity, ValidationFailed, error_body
+from payme.errors import ApplicationError, UnprocessableEntity, ValidationFailed, error_body
 from payme.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -24,12 +28,18 @@ def _request_hash(data) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _stored_body(body):
+    return json.loads(json.dumps(body, default=str))
+
+
 def run_idempotent(request, *, business, scope, handler):
     """Run ``handler()`` (which returns a DRF Response or raises ApplicationError) at most once
-    per (business, scope, Idempotency-Key). Without the header it simply runs the handler."""
+    per (business, scope, Idempotency-Key), in one transaction with the key. Without the header
+    it simply runs the handler in a transaction (work it enqueues starts after the commit)."""
     key = request.headers.get(HEADER)
     if key is None:
-        return handler()
+        with transaction.atomic():
+            return handler()
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         raise ValidationFailed(
@@ -38,45 +48,44 @@ def run_idempotent(request, *, business, scope, handler):
             fields={HEADER: ["Must be 1 to 255 characters."]},
         )
     request_hash = _request_hash(request.data)
+    identity = {"business": business, "scope": scope, "key": key}
     try:
         with transaction.atomic():
-            record = IdempotencyKey.objects.create(
-                business=business, scope=scope, key=key, request_hash=request_hash
-            )
-    except IntegrityError:
-        existing = IdempotencyKey.objects.get(business=business, scope=scope, key=key)
-        if existing.request_hash != request_hash:
-            raise UnprocessableEntity(
-                "This Idempotency-Key was already used with a different request body.",
-                code="idempotency_key_reused",
-            ) from None
-        if existing.state == IdempotencyKey.State.IN_PROGRESS:
-            raise Conflict(
-                "A request with this Idempotency-Key is still being processed.",
-                code="idempotency_request_in_progress",
-            ) from None
-        response = Response(existing.response_body, status=existing.response_status)
-        response["Idempotent-Replayed"] = "true"
-        return response
-
-    try:
-        response = handler()
+            try:
+                with transaction.atomic():  # the key takes its unique slot before any work
+                    record = IdempotencyKey.objects.create(**identity, request_hash=request_hash)
+            except IntegrityError:
+                record = None
+            if record is not None:
+                response = handler()
+                IdempotencyKey.objects.filter(pk=record.pk).update(
+                    state=IdempotencyKey.State.COMPLETED,
+                    response_status=response.status_code,
+                    response_body=_stored_body(response.data),
+                )
+                return response
     except ApplicationError as exc:
-        body = error_body(exc.code, exc.message, exc.fields, **exc.extra)
-        _complete(record, exc.status_code, body)
+        # The handler's rows rolled back with the key; the refusal is the answer a retry gets.
+        body = _stored_body(error_body(exc.code, exc.message, exc.fields, **exc.extra))
+        try:
+            with transaction.atomic():
+                IdempotencyKey.objects.create(
+                    **identity, request_hash=request_hash, state=IdempotencyKey.State.COMPLETED,
+                    response_status=exc.status_code, response_body=body,
+                )
+        except IntegrityError:
+            pass  # a concurrent request with the same key got in first; its answer stands
         raise
-    except Exception:
-        # An unexpected crash: free the key so the client can retry. Payments are protected
-        # anyway, because the STK push row exists before Daraja is called and is never re-sent.
-        IdempotencyKey.objects.filter(pk=record.pk).delete()
-        raise
-    _complete(record, response.status_code, response.data)
+    return _replay(identity, request_hash)
+
+
+def _replay(identity, request_hash):
+    existing = IdempotencyKey.objects.get(**identity)
+    if existing.request_hash != request_hash:
+        raise UnprocessableEntity(
+            "This Idempotency-Key was already used with a different request body.",
+            code="idempotency_key_reused",
+        )
+    response = Response(existing.response_body, status=existing.response_status)
+    response["Idempotent-Replayed"] = "true"
     return response
-
-
-def _complete(record, status_code, body):
-    IdempotencyKey.objects.filter(pk=record.pk).update(
-        state=IdempotencyKey.State.COMPLETED,
-        response_status=status_code,
-        response_body=json.loads(json.dumps(body, default=str)),
-    )

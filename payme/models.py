@@ -12,8 +12,9 @@ class TimeStampedModel(models.Model):
 class IdempotencyKey(TimeStampedModel):
     """A client's ``Idempotency-Key`` for one payment-starting endpoint.
 
-    The first request claims the key (``in_progress``); its response is stored when it ends so a
-    retry with the same key and body gets the same answer without a second STK prompt.
+    Written with its response in the transaction of the request that used it (payme/idempotency.py),
+    so a retry with the same key and body gets the same answer without a second STK prompt.
+    ``in_progress`` is only ever seen inside that transaction.
     """
 
     class State(models.TextChoices):

@@ -133,7 +133,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- Security (production) ------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
@@ -249,6 +249,63 @@ MPESA_CALLBACK_MAX_BYTES = env.int("MPESA_CALLBACK_MAX_BYTES", default=64 * 1024
 
 SIMULATOR_CALLBACK_DELAY = env.float("SIMULATOR_CALLBACK_DELAY", default=2.0)
 SIMULATOR_LATE_CALLBACK_DELAY = env.float("SIMULATOR_LATE_CALLBACK_DELAY", default=240.0)
+# The simulator's customer thinks 10-60 s before answering (and "no answer" takes 60 s); off: SIMULATOR_CALLBACK_DELAY.
+SIMULATOR_REALISTIC = env.bool("SIMULATOR_REALISTIC", default=False)
+
+# --- Worker tier (Celery) ------------------------------------------------------------------
+# Every Daraja call and every scheduled job runs in Celery workers, never in a web request.
+# Broker: Redis in production and CI (CELERY_BROKER_URL=redis://127.0.0.1:6379/1). With DEBUG on
+# and no broker configured, an embedded broker needs no server: a filesystem transport in
+# CELERY_BROKER_DIR (payme/broker.py; what `make run` uses, with a real worker and beat beside the
+# web server).
+RUN_DIR = Path(env("PAYME_RUN_DIR", default=str(BASE_DIR / ".run")))
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="embedded://" if DEBUG else "")
+CELERY_BROKER_DIR = Path(env("CELERY_BROKER_DIR", default=str(RUN_DIR / "broker")))
+if CELERY_BROKER_URL.startswith(("embedded://", "filesystem://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+    # The transport needs its folder; it is the embedded broker of a development machine.
+    (CELERY_BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
+else:
+    # A broker that does not answer must not hold a web request for long: the push is already
+    # recorded, and the sweep re-enqueues what was not published.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_TASK_DEFAULT_QUEUE = "payme"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# A task whose worker dies is delivered again; its claim (a conditional UPDATE) makes the second
+# delivery a no-op, so nothing is ever sent twice.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ALWAYS_EAGER = False  # only the unit tests turn it on (payme/settings_test.py)
+CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
+# A push still `created` this long after it was recorded lost its enqueue: the sweep sends it.
+MPESA_SEND_SWEEP_AFTER_SECONDS = env.int("MPESA_SEND_SWEEP_AFTER_SECONDS", default=10)
+# A push not sent within this window is not sent at all (the cashier has moved on): expired.
+MPESA_SEND_MAX_DELAY_SECONDS = env.int("MPESA_SEND_MAX_DELAY_SECONDS", default=120)
+# A push `sending` for longer than any call can take (token + push, both within the timeouts)
+# was left by a dead worker: it becomes `unknown`, settled by callback or query, never resent.
+MPESA_SENDING_STALE_SECONDS = env.int("MPESA_SENDING_STALE_SECONDS", default=120)
+MPESA_SWEEP_INTERVAL_SECONDS = env.float("MPESA_SWEEP_INTERVAL_SECONDS", default=10.0)
+MPESA_RECONCILE_INTERVAL_SECONDS = env.float("MPESA_RECONCILE_INTERVAL_SECONDS", default=15.0)
+# /readyz says `workers_behind` when the oldest unsent push is older than this.
+READYZ_UNSENT_WARN_SECONDS = env.int("READYZ_UNSENT_WARN_SECONDS", default=30)
+WALLET_CHECK_INTERVAL_SECONDS = env.float("WALLET_CHECK_INTERVAL_SECONDS", default=3600.0)
+CELERY_BEAT_SCHEDULE = {
+    "stk-push-sweep": {"task": "mpesa.stk_push_sweep", "schedule": MPESA_SWEEP_INTERVAL_SECONDS},
+    "stk-push-reconcile": {"task": "mpesa.stk_push_reconcile", "schedule": MPESA_RECONCILE_INTERVAL_SECONDS},
+    "wallet-check": {"task": "wallet.check_wallets", "schedule": WALLET_CHECK_INTERVAL_SECONDS},
+}
 
 # --- Wallet and sales -----------------------------------------------------------------------
 # The platform paybill and account are constants of the wallet (wallet/constants.py); these

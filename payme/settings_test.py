@@ -18,6 +18,9 @@ os.environ.setdefault("SIMULATOR_CALLBACK_DELAY", "0.2")
 # Live-server threads must not keep connections open past a request, or PostgreSQL refuses
 # to drop the test database at the end of the run.
 os.environ.setdefault("CONN_MAX_AGE", "0")
+# Unit tests run tasks eagerly, in the test's thread (tests/conftest.py runs what a request
+# enqueued once it "commits"); live-server tests start a real worker (tests/e2e/conftest.py).
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 
 from payme.settings import *  # noqa: E402,F403
 
@@ -26,4 +29,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # callbacks on their own threads, and each thread needs its own connection and lock waits.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
 
-SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "payme.W002"]  # noqa: F405  (simulator with DEBUG off, on purpose)
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+
+SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "payme.W002", "payme.W031"]  # noqa: F405  (simulator and in-memory broker with DEBUG off, on purpose)

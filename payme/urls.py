@@ -6,15 +6,18 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from payme.errors import error_body
-from payme.views import healthz, noop
+from payme.views import healthz, landing, noop, readyz
 
 admin.site.site_header = "PayMe admin"
 admin.site.site_title = "PayMe"
-admin.site.index_title = "Your business"
+# The index names whose numbers it shows itself (templates/admin/payme_index.html).
+admin.site.index_title = "Home"
 admin.site.index_template = "admin/payme_index.html"
 
 urlpatterns = [
+    path("", landing, name="landing"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -82,14 +82,14 @@ class PaymentConfigVerifyApi(APIView):
 
     @extend_schema(
         request=s.VerifyInput,
-        responses={202: s.VerifyOut, **error_responses(400, 401, 403, 404, 409, 502, 503)},
+        responses={202: s.VerifyOut, **error_responses(400, 401, 403, 404, 409)},
         summary="Verify the config with a KES 1 STK push",
         description=(
             "Sends KES 1 through the business's own config to the owner's phone (or `phone`). "
             "Follow `GET /api/payment-config`: `verification_status` becomes `verified` or `failed` "
             "with `verification_message` in plain words. Accepts an `Idempotency-Key` header. "
-            "Errors: `payment_config_missing`, `prompt_in_progress`, `subscriber_busy`, "
-            "`daraja_rejected`, `daraja_unavailable`."
+            "A worker sends the prompt; if M-Pesa refuses it, `verification_status` turns `failed` with the "
+            "reason. Errors: `payment_config_missing` (404), `prompt_in_progress` (409)."
         ),
         tags=["payment-config"],
     )
@@ -105,7 +105,7 @@ class PaymentConfigVerifyApi(APIView):
                 "status": "pending",
                 "phone": push.phone,
                 "amount": push.amount,
-                "customer_message": push.customer_message,
+                "customer_message": push.message_for_customer,
                 "config": s.PaymentConfigOut(config).data,
             }
             return Response(body, status=status.HTTP_202_ACCEPTED)

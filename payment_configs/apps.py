@@ -16,3 +16,9 @@ class PaymentConfigsConfig(AppConfig):
             on_change=on_verification_push_change,
             credentials_for=credentials_for_push,
         )
+
+        from mpesa.simulator import registry
+        from payment_configs import simulator
+
+        registry.register_shortcodes(simulator.shortcodes)
+        registry.register_apps(simulator.app_secrets)

@@ -4,10 +4,9 @@ from django.utils import timezone
 from mpesa import outcomes
 from mpesa.models import StkPush
 from mpesa.selectors import stk_push_reason, till_and_store_mixed_up
-from mpesa.services import stk_push_create, stk_push_send
+from mpesa.services import stk_push_create, stk_push_enqueue
 from payme.errors import Conflict, NotFound
 from payment_configs.models import PaymentConfig
-from payment_configs.selectors import daraja_credentials_for
 
 SECRET_FIELDS = ("passkey", "consumer_key", "consumer_secret")
 # Changing any of these means the old verification no longer proves anything.
@@ -113,11 +112,9 @@ def payment_config_deactivate(*, business) -> None:
 
 
 def payment_config_verify(*, business, phone: str) -> tuple[PaymentConfig, StkPush]:
-    """Send a KES 1 STK push through the business's own config to ``phone``.
-
-    The callback decides: success marks the config verified, failure records why. Raises the
-    mpesa send errors (502/503/409) after recording the outcome on the config.
-    """
+    """Record a KES 1 STK push through the business's own config to ``phone``; a worker sends it
+    once the transaction commits. The result decides (callback, query, or Daraja refusing the
+    send): success marks the config verified, failure records why on the config."""
     with transaction.atomic():
         config = _require_active(business, lock=True)
         push = stk_push_create(
@@ -135,9 +132,7 @@ def payment_config_verify(*, business, phone: str) -> tuple[PaymentConfig, StkPu
         config.verification_status = PaymentConfig.Verification.PENDING
         config.verification_message = "A KES 1 prompt was sent; answer it to verify."
         config.save(update_fields=["last_verification_push", "verification_status", "verification_message", "updated_at"])
-    credentials, passkey = daraja_credentials_for(config)
-    push = stk_push_send(push=push, credentials=credentials, passkey=passkey)
-    config.refresh_from_db()
+        stk_push_enqueue(push)
     return config, push
 
 

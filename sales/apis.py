@@ -90,15 +90,16 @@ class SalePaymentApi(APIView):
     @extend_schema(
         request=s.SaleInput,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={202: s.SaleOut, **error_responses(400, 401, 402, 403, 404, 409, 422, 429, 502, 503)},
+        responses={202: s.SaleOut, **error_responses(400, 401, 402, 403, 404, 409, 422, 429)},
         summary="Charge a customer by STK push (ad-hoc amount or a cart)",
         description=(
-            "Owners and cashiers. Poll `GET /api/sales/{id}` until `status` leaves `pending`. Error codes: "
-            "`invalid`, `invalid_phone`, `amount_out_of_range`, `unknown_product`, `product_inactive` (400); "
-            "`insufficient_tokens` (402); `insufficient_stock`, `payment_config_missing`, "
-            "`payment_config_unverified`, `prompt_in_progress`, `subscriber_busy` (409); "
-            "`daraja_rejected` (502: the sale failed, stock released); `daraja_unavailable` (503: the sale stays "
-            "pending and is resolved automatically). Send errors carry the sale `id`."
+            "Owners and cashiers. Answers 202 at once with the sale `pending` (stock reserved); a worker sends the "
+            "prompt. Poll `GET /api/sales/{id}` until `status` leaves `pending`. M-Pesa refusing the prompt "
+            "shows there as `failed` with `reason` and `daraja_error_code` (stock and token hold released). "
+            "Error codes: `invalid`, `invalid_phone`, `amount_out_of_range`, `unknown_product`, "
+            "`product_inactive` (400); `insufficient_tokens` (402); `insufficient_stock`, "
+            "`payment_config_missing`, `payment_config_unverified`, `prompt_in_progress` (409); "
+            "`idempotency_key_reused` (422); `throttled` (429)."
         ),
         tags=["sales"],
     )

@@ -8,6 +8,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from accounts.models import Business
 from mpesa.models import StkPush
 from payment_configs.models import PaymentConfig
 from sales.models import Sale
@@ -29,7 +30,7 @@ class DayBar:
 @dataclass
 class Dashboard:
     title: str
-    wallet_balance: int | None
+    wallet_balance: int | None  # None for the whole platform: wallets belong to businesses
     today_total: int
     today_count: int
     week_total: int
@@ -40,6 +41,7 @@ class Dashboard:
     config_detail: str
     bars: list[DayBar] = field(default_factory=list)
     chart_max: int = 0
+    business_count: int | None = None  # the whole platform only
 
 
 def _scope(qs, business):
@@ -71,12 +73,15 @@ def build_dashboard(business) -> Dashboard:
     today_row = per_day.get(today, {})
     week = paid.filter(paid_at__date__gte=week_start).aggregate(total=Sum("amount"), count=Count("id"))
 
+    business_count = None
     if business is None:
-        wallet_balance = Wallet.objects.aggregate(total=Sum("balance"))["total"] or 0
+        # Every business's tokens summed is nobody's balance: the platform shows businesses instead.
+        wallet_balance = None
+        business_count = Business.objects.count()
         configs = PaymentConfig.objects.filter(is_active=True)
-        config_state = f"{configs.filter(verified=True).count()} of {configs.count()} active configs verified"
-        config_detail = ""
-        title = "The whole platform"
+        config_state = f"{configs.filter(verified=True).count()} of {configs.count()} verified"
+        config_detail = "Tills and paybills in use"
+        title = "All businesses"
     else:
         wallet_balance = Wallet.objects.filter(business=business).values_list("balance", flat=True).first() or 0
         config = PaymentConfig.objects.filter(business=business, is_active=True).first()
@@ -100,4 +105,5 @@ def build_dashboard(business) -> Dashboard:
         config_detail=config_detail,
         bars=bars,
         chart_max=chart_max,
+        business_count=business_count,
     )

@@ -69,6 +69,8 @@ class Sale(TimeStampedModel):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
+        # Newest first wherever sales are listed (the owner's admin list had no order at all).
+        ordering = ["-created_at", "-id"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="sale_amount_positive")]
         indexes = [
             models.Index(fields=["business", "-created_at"], name="sale_business_newest_idx"),

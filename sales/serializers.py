@@ -95,9 +95,12 @@ class SaleOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
     customer_message = serializers.SerializerMethodField(
         help_text=(
-            "While pending, Daraja's message for the cashier (\"check your phone\"). Then what happened: "
-            "\"Paid: M-Pesa receipt …\", the receipt note, or the same plain words as `reason`."
+            "While pending, what the prompt is doing (\"Sending…\", then Daraja's \"check your phone\"). Then what "
+            "happened: \"Paid: M-Pesa receipt …\", the receipt note, or the same plain words as `reason`."
         )
+    )
+    daraja_error_code = serializers.SerializerMethodField(
+        help_text="Daraja's errorCode when it refused the prompt itself (e.g. `500.001.1001`); empty otherwise."
     )
 
     def get_receipt_pending(self, obj) -> bool:
@@ -106,6 +109,9 @@ class SaleOut(serializers.Serializer):
     def get_customer_message(self, obj) -> str:
         push = obj.push if obj.push_id else None
         return payment_customer_message(push, paid=obj.status == Sale.Status.PAID, receipt=obj.mpesa_receipt, reason=obj.reason)
+
+    def get_daraja_error_code(self, obj) -> str:
+        return obj.push.daraja_error_code if obj.push_id and obj.push else ""
 
 
 class SaleListQuery(serializers.Serializer):

@@ -13,11 +13,11 @@ from django.utils import timezone
 from mpesa import rules
 from mpesa.models import StkPush
 from mpesa.selectors import stk_push_reason
-from mpesa.services import stk_push_create, stk_push_send
+from mpesa.services import stk_push_create, stk_push_enqueue
 from payme import sql
-from payme.errors import ApplicationError, Conflict, NotFound, ValidationFailed
+from payme.errors import Conflict, NotFound, ValidationFailed
 from payment_configs.models import PaymentConfig
-from payment_configs.selectors import active_config_for, daraja_credentials_for
+from payment_configs.selectors import active_config_for
 from payment_configs.services import PaymentConfigMissing
 from sales.models import Product, Sale, SaleItem, StockMovement
 from wallet.services import wallet_capture, wallet_hold, wallet_recapture, wallet_release
@@ -257,24 +257,16 @@ def sale_create(
 
 
 def sale_start(*, business, phone: str, user=None, **kwargs) -> Sale:
-    """``sale_create``, then send its STK push outside the transaction.
+    """``sale_create``, and its STK push sent by a worker once the transaction commits.
 
-    Send errors are raised after the outcome is recorded: 502 — the sale failed and its stock and
-    token hold were released; 503 — the sale stays pending until its callback or reconciliation.
-    They carry the sale ``id`` in ``extra`` so a client can follow it.
+    Answers at once with the sale ``pending``: what Daraja says arrives on the record (a refusal
+    fails the sale and releases its stock and token hold, with a plain ``reason``). Raises only
+    what can be refused before Daraja (see ``sale_create``). Call it inside the request's
+    transaction or on its own: the send waits for the outermost commit either way.
     """
-    config = _usable_config(business)
-    sale = sale_create(business=business, phone=phone, user=user, config=config, **kwargs)
-    # The config that builds the push is the one whose secrets send it: one lookup, not two.
-    credentials, passkey = daraja_credentials_for(config)
-    try:
-        push = stk_push_send(push=sale.push, credentials=credentials, passkey=passkey)
-    except ApplicationError as exc:
-        exc.extra = {**exc.extra, "id": str(sale.public_id)}
-        raise
-    # Re-read: a fast callback may already have settled it. The push just returned is current.
-    sale = sql.select_by(Sale, id=sale.pk)
-    sale.push = push
+    with transaction.atomic():
+        sale = sale_create(business=business, phone=phone, user=user, **kwargs)
+        stk_push_enqueue(sale.push)
     return sale
 
 

@@ -1,4 +1,5 @@
 import json
+from contextlib import contextmanager
 from decimal import Decimal
 from itertools import count
 
@@ -6,6 +7,7 @@ import pytest
 import responses
 from django.core.cache import cache
 from django.db import connection
+from django.test import TestCase
 from rest_framework.test import APIClient
 
 from accounts.models import Membership
@@ -65,8 +67,41 @@ def cashier(owner):
     )
 
 
+def run_worker():
+    """What a worker does with the tasks enqueued inside the block, once it ends: tasks are
+    enqueued on commit, and a test's own transaction never commits, so they run here (eagerly,
+    payme/settings_test.py). Use it around service calls that start a payment."""
+    return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+@contextmanager
+def tasks_through_the_broker():
+    """Turn the unit tests' eager mode off: tasks go to the broker (Celery's in-memory one in
+    tests) for a real worker, or wait there; whatever is left is purged at the end."""
+    from payme.celery import app
+
+    # With a namespace, Celery reads the Django-style key before the lowercase one.
+    app.conf.CELERY_TASK_ALWAYS_EAGER = False
+    try:
+        yield app
+    finally:
+        app.conf.CELERY_TASK_ALWAYS_EAGER = True
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(app.conf.task_default_queue)
+
+
+class WorkerAPIClient(APIClient):
+    """The API as a client sees it, with a worker that picks up what a request enqueued as soon
+    as the request's transaction commits: the answer is what the request said (``pending``);
+    the database afterwards holds what the worker did with Daraja's answer."""
+
+    def request(self, **kwargs):
+        with run_worker():
+            return super().request(**kwargs)
+
+
 def client_for(membership=None):
-    client = APIClient()
+    client = WorkerAPIClient()
     if membership is not None:
         client.force_authenticate(user=membership.user)
     return client
@@ -183,7 +218,8 @@ def start_topup(owner, daraja):
 
     def start(amount=100, phone="254708374149", business=None):
         accept_push(daraja)
-        purchase = token_purchase_start(business=business or owner.business, phone=phone, amount=amount)
+        with run_worker():
+            purchase = token_purchase_start(business=business or owner.business, phone=phone, amount=amount)
         purchase.push.refresh_from_db()
         return purchase
 

@@ -28,13 +28,14 @@ class PurchaseInitiateApi(APIView):
     @extend_schema(
         request=s.PurchaseInput,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={202: s.PurchaseOut, **error_responses(400, 401, 403, 409, 422, 429, 502, 503)},
+        responses={202: s.PurchaseOut, **error_responses(400, 401, 403, 409, 422, 429)},
         summary="Buy wallet tokens by STK push on paybill 650880, account 37605544",
         description=(
-            "Owner only. Poll `GET /api/wallet-payment/{id}` until `status` leaves `pending`. "
-            "Errors: `invalid`, `invalid_phone`, `amount_out_of_range`, `prompt_in_progress`, `subscriber_busy`, "
-            "`daraja_rejected` (502; the purchase failed), `daraja_unavailable` (503; resolved later — the body "
-            "carries `id`), `idempotency_key_reused` (422), `idempotency_request_in_progress` (409)."
+            "Owner only. Answers 202 at once; a worker sends the prompt. Poll `GET /api/wallet-payment/{id}` until "
+            "`status` leaves `pending`: M-Pesa refusing the prompt shows there as `failed` with `reason` and "
+            "`daraja_error_code` (e.g. the customer already has a prompt open). "
+            "Errors: `invalid`, `invalid_phone`, `amount_out_of_range` (400), `prompt_in_progress` (409), "
+            "`idempotency_key_reused` (422), `throttled` (429)."
         ),
         tags=["wallet"],
     )

@@ -15,3 +15,8 @@ class WalletConfig(AppConfig):
             on_change=on_topup_push_change,
             credentials_for=wallet_credentials_for_push,
         )
+
+        from mpesa.simulator import registry
+        from wallet import simulator
+
+        registry.register_shortcodes(simulator.shortcodes)

@@ -26,7 +26,11 @@ class PurchaseOut(serializers.Serializer):
         )
     )
     customer_message = serializers.SerializerMethodField(
-        help_text="While pending, Daraja's message (\"check your phone\"). Then what happened, in plain words."
+        help_text="While pending, what the prompt is doing (\"Sending…\", then \"check your phone\"). Then what happened, in plain words."
+    )
+    daraja_error_code = serializers.CharField(
+        source="push.daraja_error_code",
+        help_text="Daraja's errorCode when it refused the prompt itself (e.g. `500.001.1001`); empty otherwise.",
     )
     paybill = serializers.CharField(source="push.party_b")
     account_reference = serializers.CharField(source="push.account_reference")

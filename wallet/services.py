@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from mpesa.models import StkPush
 from mpesa.selectors import stk_push_reason
-from mpesa.services import stk_push_create, stk_push_send
+from mpesa.services import stk_push_create, stk_push_enqueue
 from payme import sql
-from payme.errors import ApplicationError, PaymentRequired, ValidationFailed
+from payme.errors import PaymentRequired, ValidationFailed
 from payment_configs.selectors import platform_credentials
 from wallet.constants import WALLET_TRANSACTION_DESC, wallet_account_reference, wallet_paybill
 from wallet.models import TokenHold, TokenPurchase, Wallet, WalletEntry
@@ -202,16 +202,11 @@ def token_purchase_create(*, business, phone: str, amount: int, user=None) -> To
 
 
 def token_purchase_start(*, business, phone: str, amount: int, user=None) -> TokenPurchase:
-    """``token_purchase_create``, then send the push outside the transaction. Raises the mpesa
-    send errors after recording the outcome, with the purchase ``id`` in ``extra``."""
-    purchase = token_purchase_create(business=business, phone=phone, amount=amount, user=user)
-    push = purchase.push
-    try:
-        stk_push_send(push=push, credentials=platform_credentials(), passkey=settings.MPESA_PASSKEY_WALLET)
-    except ApplicationError as exc:
-        exc.extra = {**exc.extra, "id": str(purchase.public_id)}  # the client can follow it
-        raise
-    purchase.refresh_from_db()
+    """``token_purchase_create``, and its push sent by a worker once the transaction commits.
+    Answers with the purchase ``pending``; Daraja's answer arrives on the record."""
+    with transaction.atomic():
+        purchase = token_purchase_create(business=business, phone=phone, amount=amount, user=user)
+        stk_push_enqueue(purchase.push)
     return purchase
 
 

@@ -18,3 +18,12 @@ def business_dashboard(context):
     if is_owner(user):
         return build_dashboard(business_for_user(user))
     return None
+
+
+@register.simple_tag(takes_context=True)
+def admin_index_heading(context):
+    """The index's title: an owner's business, or the platform for a superuser (who has none)."""
+    user = getattr(context.get("request"), "user", None)
+    if user is not None and user.is_authenticated and business_for_user(user) is None and user.is_superuser:
+        return "PayMe platform"
+    return "Your business"

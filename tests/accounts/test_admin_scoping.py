@@ -24,7 +24,7 @@ def test_owner_changelists_show_only_their_business(make_owner):
         "/admin/payment_configs/paymentconfig/",
         "/admin/wallet/wallet/",
     ]:
-        page = client.get(url)
+        page = client.get(url, follow=True)  # an owner's wallet list goes straight to the one wallet
         assert page.status_code == 200, url
         html = page.content.decode()
         assert "Bravo Stores" not in html and b.user.email not in html, url
@@ -86,3 +86,10 @@ def test_an_owner_cannot_set_passwords_in_the_admin(owner, cashier):
     cashier.user.refresh_from_db()
     assert cashier.user.password == before
     assert "/password/" not in client.get(f"/admin/accounts/user/{cashier.user.pk}/change/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_index_and_menu_say_stk_pushes(owner):
+    html = admin_client(owner).get("/admin/").content.decode()
+    assert "STK pushes" in html and "STK pushs" not in html
+    assert "STK pushes" in admin_client(owner).get("/admin/mpesa/stkpush/").content.decode()

@@ -3,9 +3,22 @@ import time
 import pytest
 import requests
 
+from tests.conftest import tasks_through_the_broker
+
 
 @pytest.fixture
-def live(live_server, settings):
+def worker():
+    """A real Celery worker (thread pool) beside the live server, on Celery's in-memory broker:
+    payment starts are sent by it after the request's commit, as in production — not eagerly."""
+    from celery.contrib.testing.worker import start_worker
+
+    with tasks_through_the_broker() as app:
+        with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10) as running:
+            yield running
+
+
+@pytest.fixture
+def live(live_server, worker, settings):
     """The whole system over real HTTP: API, callback view and simulator in one live server."""
     settings.MPESA_CALLBACK_URL = f"{live_server.url}/api/daraja/callback"
     settings.MPESA_BASE_URL = f"{live_server.url}/simulator/daraja"

@@ -112,10 +112,13 @@ def test_duplicate_callback_pays_once(api):
     assert api.call("GET", f"/api/sales/{sale['id']}").json()["status"] == "paid"
 
 
-def test_locked_subscriber_is_refused_at_once(api):
+def test_locked_subscriber_fails_the_sale_with_daraja_s_code(api):
     _owner_with_till(api)
     response = api.call("POST", "/api/sales/payment", json={"phone": "0711000008", "amount": 10})
-    assert response.status_code == 409 and response.json()["error"]["code"] == "subscriber_busy"
+    assert response.status_code == 202 and response.json()["status"] == "pending"
+    final = api.poll(f"/api/sales/{response.json()['id']}", "status", lambda s: s != "pending")
+    assert (final["status"], final["daraja_error_code"]) == ("failed", "500.001.1001")
+    assert final["reason"] == "The customer already has an M-Pesa prompt open. Try again in a minute."
 
 
 def test_reconciliation_resolves_the_no_callback_case(api):
@@ -123,7 +126,8 @@ def test_reconciliation_resolves_the_no_callback_case(api):
     sale = api.call("POST", "/api/sales/payment", json={"phone": "0711000005", "amount": 10}).json()
     import time
 
-    time.sleep(1.0)
+    _wait_until_sent(sale["id"])
+    time.sleep(1.0)  # past the simulated customer's answer: no callback comes for this number
     assert api.call("GET", f"/api/sales/{sale['id']}").json()["status"] == "pending"
     out = StringIO()
     call_command("reconcile_stk_pushes", "--older-than=0", "--expire-after=600", stdout=out)
@@ -134,10 +138,22 @@ def test_reconciliation_resolves_the_no_callback_case(api):
 def test_late_callback_after_expiry_still_pays(api):
     _owner_with_till(api)
     sale = api.call("POST", "/api/sales/payment", json={"phone": "0711000007", "amount": 10}).json()
+    _wait_until_sent(sale["id"])  # a push expired before the worker sent it is never sent at all
     call_command("reconcile_stk_pushes", "--older-than=0", "--expire-after=0", stdout=StringIO())
     assert api.call("GET", f"/api/sales/{sale['id']}").json()["status"] == "expired"
     final = api.poll(f"/api/sales/{sale['id']}", "status", lambda s: s == "paid", timeout=8)
     assert final["status"] == "paid"
+
+
+def _wait_until_sent(sale_id, timeout=5):
+    import time
+
+    from sales.models import Sale
+
+    deadline = time.monotonic() + timeout
+    while Sale.objects.get(public_id=sale_id).push.status in ("created", "sending"):
+        assert time.monotonic() < deadline, "the worker did not send the push"
+        time.sleep(0.05)
 
 
 def _owner_with_till(api):

@@ -41,3 +41,31 @@ def test_owner_admin_index_shows_the_business_at_a_glance(make_owner):
     bars = re.findall(r'class="dash-bar" data-day="[\d-]+" data-total="(\d+)"', html)
     assert len(bars) == 14 and bars[-1] == "1601" and set(bars[:-1]) == {"0"}
     assert "99,999" not in html
+
+
+@pytest.mark.django_db
+def test_the_superuser_index_is_the_platform_not_a_business_and_sums_no_wallets(make_owner, django_user_model):
+    for name, tokens in (("Alpha Traders", 750), ("Bravo Stores", 250)):
+        membership = make_owner(business_name=name)
+        setup_till(membership.business)
+        wallet_credit(business=membership.business, tokens=tokens, cause="adjustment", reference=f"seed-{name}")
+    root = django_user_model.objects.create_superuser(email="root@example.com", password="x", full_name="Root")
+    web = Client()
+    web.force_login(root)
+
+    html = web.get("/admin/").content.decode()
+
+    assert '<h1 id="index-title">PayMe platform</h1>' in html and "<title>PayMe platform | PayMe</title>" in html
+    assert "Your business" not in html and "Wallet balance" not in html and "1000 tokens" not in html
+    assert re.search(r'id="dash-businesses">2<', html)
+    assert "0 of 2 verified" in html
+    assert "All businesses at a glance" in html
+
+
+@pytest.mark.django_db
+def test_the_owner_index_is_titled_your_business(make_owner):
+    owner = make_owner(business_name="Alpha Traders")
+    web = Client()
+    web.force_login(owner.user)
+    html = web.get("/admin/").content.decode()
+    assert '<h1 id="index-title">Your business</h1>' in html

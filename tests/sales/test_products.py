@@ -157,8 +157,8 @@ def test_migration_renames_existing_case_twins_before_the_constraint(owner):
     from django.db.migrations.executor import MigrationExecutor
 
     executor = MigrationExecutor(connection)
-    executor.migrate([("sales", "0002_sale_full_description_and_reference")])
-    old = executor.loader.project_state([("sales", "0002_sale_full_description_and_reference")]).apps
+    executor.migrate([("sales", "0003_sale_full_description_and_reference")])
+    old = executor.loader.project_state([("sales", "0003_sale_full_description_and_reference")]).apps
     OldProduct = old.get_model("sales", "Product")  # noqa: N806
     keep = OldProduct.objects.create(business_id=owner.business.pk, name="A", sku="bread-400", price=1)
     twin = OldProduct.objects.create(business_id=owner.business.pk, name="B", sku="BREAD-400", price=1)

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('sales', '0002_sale_full_description_and_reference'),
+        ('sales', '0003_sale_full_description_and_reference'),
     ]
 
     operations = [

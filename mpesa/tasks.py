@@ -1,0 +1,30 @@
+"""Celery tasks that talk to Daraja: thin doors into mpesa.services (STYLE.md 17).
+
+They take ids, never model instances, and are never retried automatically: the services decide
+whether there is anything to do (a claim by conditional UPDATE), so a task delivered twice does
+nothing the second time, and a POST that can prompt a phone is never sent again.
+"""
+
+from celery import shared_task
+
+from mpesa import services
+
+
+@shared_task(name="mpesa.stk_push_send", ignore_result=True)
+def stk_push_send_task(push_id: int) -> None:
+    services.stk_push_send(push_id=push_id)
+
+
+@shared_task(name="mpesa.stk_push_confirm", ignore_result=True)
+def stk_push_confirm_task(push_id: int) -> None:
+    services.stk_push_confirm(push_id=push_id)
+
+
+@shared_task(name="mpesa.stk_push_sweep", ignore_result=True)
+def stk_push_sweep_task() -> dict:
+    return services.stk_push_sweep()
+
+
+@shared_task(name="mpesa.stk_push_reconcile", ignore_result=True)
+def stk_push_reconcile_task() -> dict:
+    return services.stk_push_reconcile()

@@ -1,0 +1,64 @@
+"""`make run`: the whole system in one command — the web server, a Celery worker and beat.
+
+Development only. The worker and beat use the same broker as the web process (the embedded
+filesystem broker by default with DEBUG on, so no server is needed). Ctrl-C stops all three; if
+one of them dies, the others are stopped too and the command fails, so nothing half-runs.
+"""
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Serve the web app with a Celery worker (thread pool) and beat beside it; Ctrl-C stops everything."
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument("--concurrency", type=int, default=8, help="Worker threads (their work is waiting on Daraja).")
+
+    def processes(self, addrport: str, concurrency: int) -> dict[str, list[str]]:
+        python = sys.executable
+        celery = [python, "-m", "celery", "-A", "payme"]
+        return {
+            "web": [python, "manage.py", "runserver", addrport],
+            "worker": [*celery, "worker", "--pool", "threads", "--concurrency", str(concurrency),
+                       "--hostname", "dev-worker@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+            "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+        }
+
+    def handle(self, *args, addrport, concurrency, **options):
+        if not settings.CELERY_BROKER_URL:
+            raise CommandError("CELERY_BROKER_URL is not set (with DEBUG on it defaults to the embedded filesystem broker).")
+        settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
+        running: dict[str, subprocess.Popen] = {}
+        for name, command in self.processes(addrport, concurrency).items():
+            running[name] = subprocess.Popen(command, cwd=settings.BASE_DIR)
+            self.stdout.write(f"started {name} (pid {running[name].pid})")
+        failed = None
+        try:
+            while failed is None:
+                time.sleep(0.5)
+                failed = next((name for name, proc in running.items() if proc.poll() is not None), None)
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopping web, worker and beat…")
+        finally:
+            self._stop(running)
+        if failed is not None:
+            raise CommandError(f"{failed} exited with status {running[failed].returncode}; stopped the others.")
+
+    def _stop(self, running: dict[str, subprocess.Popen]) -> None:
+        for proc in running.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in running.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
