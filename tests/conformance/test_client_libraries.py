@@ -28,11 +28,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 KEY, SECRET = registry.SANDBOX_CONSUMER_KEY, registry.SANDBOX_CONSUMER_SECRET
 SHORTCODE, PASSKEY = registry.SANDBOX_SHORTCODE, registry.SANDBOX_PASSKEY
 LOCKED = "Unable to lock subscriber, a transaction is already in process for the current subscriber"
+# How long the simulated customer takes: long enough that a query and a second push reliably land
+# while the prompt is still open on a loaded 2-core CI machine (0.6 s was not).
+DECIDE_SECONDS = 2.5
 
 
 @pytest.fixture
 def simulator(settings):
-    settings.SIMULATOR_CALLBACK_DELAY = 0.6
+    settings.SIMULATOR_CALLBACK_DELAY = DECIDE_SECONDS
     settings.SIMULATOR_REALISTIC = False
     with BackgroundSimulator() as sim:
         yield sim
@@ -70,7 +73,7 @@ def _next_callback(callbacks, timeout=10):
     return callbacks.received.get(timeout=timeout)
 
 
-def _wait_until_decided(started, delay=0.6):
+def _wait_until_decided(started, delay=DECIDE_SECONDS):
     time.sleep(max(0.0, started + delay + 0.1 - time.monotonic()))
 
 
