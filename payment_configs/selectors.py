@@ -62,3 +62,13 @@ def credentials_for_c2b(registration) -> Credentials:
     if config is None:
         raise LookupError(f"No payment config for C2B registration {registration.public_id}")
     return daraja_credentials_for(config)[0]
+
+
+def c2b_registration_for(*, business):
+    """The C2B registration of the business's active config, or None."""
+    from mpesa.models import C2BRegistration
+
+    config = active_config_for(business=business)
+    if config is None:
+        return None
+    return C2BRegistration.objects.filter(business=business, source_id=config.pk).first()
