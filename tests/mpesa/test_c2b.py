@@ -238,3 +238,38 @@ def test_sixteen_concurrent_duplicate_confirmations_record_one_receipt(owner):
     assert (invoice.status, invoice.mpesa_receipt, invoice.c2b_receipt_id) == (Sale.Status.PAID, "RKL51ZDR4F", receipt.pk)
     outcomes = sorted(CallbackDelivery.objects.values_list("outcome", flat=True))
     assert outcomes == [Outcome.APPLIED] + [Outcome.DUPLICATE] * 15
+
+
+def test_validation_that_cannot_look_up_accepts_rather_than_refuse_money(client, owner, monkeypatch):
+    registration = make_registration(owner.business, accept_unknown_accounts=False)
+
+    def broken(registration, account):
+        from django.db import OperationalError
+
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setitem(c2b._hooks, "c2b", c2b.C2BHooks(on_receipt=c2b.hooks().on_receipt, account_open=broken, credentials_for=c2b.hooks().credentials_for))
+    response = post(client, registration, confirmation(BillRefNumber="ANY"), validation=True)
+    assert response.json() == {"ResultCode": "0", "ResultDesc": "Accepted"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_validation_lookup_is_cut_short_by_the_budget(owner, settings, monkeypatch):
+    import time
+
+    from django.db import connection
+
+    settings.MPESA_C2B_VALIDATION_BUDGET_MS = 200
+    registration = make_registration(owner.business, accept_unknown_accounts=False)
+
+    def slow(registration, account):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(5)")
+        return False
+
+    monkeypatch.setitem(c2b._hooks, "c2b", c2b.C2BHooks(on_receipt=c2b.hooks().on_receipt, account_open=slow, credentials_for=c2b.hooks().credentials_for))
+    started = time.monotonic()
+    response = post(Client(), registration, confirmation(BillRefNumber="ANY"), validation=True)
+    assert time.monotonic() - started < 2
+    assert response.json() == {"ResultCode": "0", "ResultDesc": "Accepted"}
