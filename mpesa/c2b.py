@@ -319,10 +319,13 @@ def c2b_validate(*, registration: C2BRegistration, body) -> dict:
     if not account or "\x00" in account or registration.accept_unknown_accounts:
         return ACCEPT
     try:
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql":
+            with transaction.atomic():
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL statement_timeout = %s", [int(settings.MPESA_C2B_VALIDATION_BUDGET_MS)])
+                known = hooks().account_open(registration, account)
+        else:
+            # SQLite transactions here BEGIN IMMEDIATE (one writer): a read needs none.
             known = hooks().account_open(registration, account)
     except Exception as exc:  # a timeout or a lost connection: answer, never hang
         # Refusing a customer's money because our database was slow is worse than an unmatched
