@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin
-from mpesa.models import CallbackDelivery, StkPush
+from mpesa.models import C2BRegistration, CallbackDelivery, StkPush
 
 
 @admin.register(StkPush)
@@ -39,3 +39,14 @@ class CallbackDeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAd
     def get_exclude(self, request, obj=None):
         # The raw body carries the CheckoutRequestID: superusers only (see StkPushAdmin).
         return () if request.user.is_superuser else ("body",)
+
+
+@admin.register(C2BRegistration)
+class C2BRegistrationAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
+    list_display = ("shortcode", "status", "version", "validation_enabled", "accept_unknown_accounts", "registered_at", "message")
+    list_filter = ("status", "version")
+    list_select_related = ("business",)
+    # The token is in the URLs Safaricom posts to: a secret shared with Safaricom, never shown.
+    exclude = ("token", "source_id")
+    ordering = ("-created_at", "-id")
+

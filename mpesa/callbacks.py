@@ -17,8 +17,8 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from mpesa import outcomes
-from mpesa.models import CallbackDelivery, StkPush
+from mpesa import c2b, outcomes
+from mpesa.models import C2BRegistration, CallbackDelivery, StkPush
 from mpesa.services import (
     ApplyOutcome,
     PushResult,
@@ -206,9 +206,9 @@ def _answer(request, token, raw, outcome, detail="", status=200, push=None):
 
 @csrf_exempt
 @require_POST
-def daraja_callback(request, token: str):
+def daraja_callback(request, token: str, kind: str = "confirmation"):
     try:
-        return _handle(request, token)
+        return _handle(request, token, kind)
     except Exception:
         # Never a 500 to Safaricom. A 503 says "try later" if it retries; the raw delivery
         # (if it was stored) and the log keep what we need to replay it by hand.
@@ -216,7 +216,7 @@ def daraja_callback(request, token: str):
         return JsonResponse({"ResultCode": 1, "ResultDesc": "Temporarily unavailable"}, status=503)
 
 
-def _handle(request, token):
+def _handle(request, token, kind="confirmation"):
     # Every delivery is stored. Until the apply step nothing else is written, so the row is
     # stored once, with its outcome; before the apply step it is stored (committed) first.
     length = request.META.get("CONTENT_LENGTH") or "0"
@@ -238,8 +238,11 @@ def _handle(request, token):
     if unstorable:
         return _answer(request, token, raw, Outcome.MALFORMED, unstorable, status=400)
 
-    push = sql.select_by(StkPush, callback_token=token) if len(token) <= 64 else None
+    push = sql.select_by(StkPush, callback_token=token) if len(token) <= 64 and kind == "confirmation" else None
     if push is None:
+        registration = sql.select_by(C2BRegistration, token=token) if len(token) <= 64 else None
+        if registration is not None:
+            return _handle_c2b(request, token, raw, body, registration, kind)
         logger.warning("Callback with an unknown token")
         return _answer(request, token, raw, Outcome.UNKNOWN_TOKEN)
 
@@ -287,3 +290,33 @@ def _set_outcome(delivery, outcome, detail=""):
     sql.update(delivery, ["outcome", "detail"])
 
 
+# --- C2B (payments from the phone menu) -------------------------------------------------------
+
+
+def _handle_c2b(request, token, raw, body, registration, kind):
+    """Validation: answer at once (accept, or C2B00012 as the owner chose). Confirmation: parse,
+    record once by TransID and match, in one transaction with the delivery's outcome. Daraja
+    gets ResultCode 0 for every confirmation we stored, duplicates included."""
+    if kind == "validation":
+        answer = c2b.c2b_validate(registration=registration, body=body)
+        outcome = Outcome.C2B_ACCEPTED if answer["ResultCode"] == "0" else Outcome.C2B_REJECTED
+        _record(request, token, raw, outcome, f"validation {answer['ResultCode']}")
+        return JsonResponse(answer)
+    if b"\\u0000" in raw:
+        return _answer(request, token, raw, Outcome.MALFORMED, "C2B: a NUL character", status=400)
+    try:
+        payment = c2b.parse_confirmation(body, registration)
+    except c2b.MalformedC2B as exc:
+        logger.warning("Malformed C2B confirmation: %s", exc)
+        return _answer(request, token, raw, Outcome.MALFORMED, f"C2B: {exc}", status=400)
+    delivery = _record(request, token, raw, Outcome.RECEIVED, f"C2B {payment.trans_id}")
+
+    def then(receipt):
+        if receipt is None:
+            _set_outcome(delivery, Outcome.DUPLICATE, f"C2B {payment.trans_id}")
+        else:
+            outcome = Outcome.REVIEW if receipt.status == receipt.Status.REVIEW else Outcome.APPLIED
+            _set_outcome(delivery, outcome, f"C2B {payment.trans_id} {receipt.status}")
+
+    c2b.c2b_receipt_record(registration=registration, payment=payment, raw=body, then=then)
+    return JsonResponse(ACCEPTED)

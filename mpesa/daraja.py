@@ -38,6 +38,7 @@ NAIROBI = ZoneInfo("Africa/Nairobi")
 OAUTH_PATH = "/oauth/v1/generate?grant_type=client_credentials"
 STK_PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
 STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
+C2B_REGISTER_PATHS = {"v1": "/mpesa/c2b/v1/registerurl", "v2": "/mpesa/c2b/v2/registerurl"}
 # "Invalid Access Token" differs per API product (REFERENCE.md section 2).
 TOKEN_ERROR_CODES = {"404.001.03", "401.002.01", "400.003.01"}
 TOKEN_EARLY_REFRESH_SECONDS = 60
@@ -94,6 +95,15 @@ class StkQueryResult:
     pending: bool
     result_code: str | None
     result_desc: str
+    raw: dict
+
+
+@dataclass(frozen=True)
+class C2BRegistered:
+    """Daraja's answer to a C2B register URL call (the key really is "OriginatorCoversationID")."""
+
+    originator_conversation_id: str
+    response_description: str
     raw: dict
 
 
@@ -420,5 +430,52 @@ class DarajaClient:
             pending=result_code in QUERY_PENDING_RESULT_CODES,
             result_code=result_code,
             result_desc=str(parsed.get("ResultDesc", "")),
+            raw=parsed,
+        )
+
+    # -- C2B register URL --
+
+    def c2b_register_urls(
+        self,
+        *,
+        shortcode: str,
+        confirmation_url: str,
+        validation_url: str = "",
+        response_type: str = "Completed",
+        version: str = "v2",
+    ) -> C2BRegistered:
+        """Register a shortcode's C2B confirmation (and optional validation) URLs. The version must
+        match the API product of the Daraja app (else ``401.003.01``, REFERENCE.md section 15).
+        Raises DarajaInvalidRequest, DarajaRejected (e.g. ``500.003.1001`` already registered) or
+        DarajaUnavailable. Registering again is harmless, so callers may retry it."""
+        if version not in C2B_REGISTER_PATHS:
+            raise DarajaInvalidRequest("version", "must be v1 or v2")
+        if not rules.SHORTCODE_RE.match(str(shortcode)):
+            raise DarajaInvalidRequest("ShortCode", "must be 5 to 7 digits")
+        if response_type not in ("Completed", "Cancelled"):
+            raise DarajaInvalidRequest("ResponseType", "must be Completed or Cancelled")
+        for name, url in (("ConfirmationURL", confirmation_url), ("ValidationURL", validation_url)):
+            if url or name == "ConfirmationURL":
+                problem = rules.callback_url_problem(url)
+                if problem:
+                    raise DarajaInvalidRequest(name, problem)
+        body = {"ShortCode": str(shortcode), "ResponseType": response_type, "ConfirmationURL": confirmation_url}
+        if validation_url:
+            body["ValidationURL"] = validation_url
+        status, parsed, _ = self._authorized_post(C2B_REGISTER_PATHS[version], body)
+        envelope = _envelope(parsed)
+        if envelope:
+            logger.info("C2B register rejected code=%s shortcode=%s", envelope[0], shortcode)
+            raise DarajaRejected(envelope[0], envelope[1], http_status=status, raw=parsed)
+        if status != 200 or not isinstance(parsed, dict):
+            raise DarajaUnavailable(f"Unexpected answer from Daraja (HTTP {status})", http_status=status)
+        response_code = str(parsed.get("ResponseCode", ""))
+        if response_code != "0":
+            if response_code:
+                raise DarajaRejected(response_code, str(parsed.get("ResponseDescription", "")), http_status=status, raw=parsed)
+            raise DarajaUnavailable("Daraja's answer had no ResponseCode", http_status=status)
+        return C2BRegistered(
+            originator_conversation_id=str(parsed.get("OriginatorCoversationID") or parsed.get("OriginatorConversationID") or ""),
+            response_description=str(parsed.get("ResponseDescription", "")),
             raw=parsed,
         )

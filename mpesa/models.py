@@ -113,6 +113,8 @@ class CallbackDelivery(models.Model):
         MALFORMED = "malformed", "Malformed body"
         FORBIDDEN_IP = "forbidden_ip", "Source IP not allowed"
         TOO_LARGE = "too_large", "Body too large"
+        C2B_ACCEPTED = "c2b_accepted", "C2B validation accepted"
+        C2B_REJECTED = "c2b_rejected", "C2B validation rejected"
 
     push = models.ForeignKey(StkPush, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
     token_prefix = models.CharField(max_length=12, blank=True, help_text="First characters of the URL token.")
@@ -128,3 +130,103 @@ class CallbackDelivery(models.Model):
 
     def __str__(self):
         return f"Delivery {self.pk} ({self.outcome})"
+
+
+class C2BRegistration(TimeStampedModel):
+    """The C2B URLs of one payment config (one shortcode): the secret token in both URLs, how
+    they were (or are being) registered with Daraja, and what validation answers.
+
+    ``source_id`` is the owning app's config id: ``mpesa`` never imports the apps above it.
+    The token is a secret shared with Safaricom: never returned to API clients or shown.
+    """
+
+    class Version(models.TextChoices):
+        V1 = "v1", "v1 (MSISDN hashed)"
+        V2 = "v2", "v2 (MSISDN masked)"
+
+    class ResponseType(models.TextChoices):
+        COMPLETED = "Completed", "Completed (payment goes through if validation does not answer)"
+        CANCELLED = "Cancelled", "Cancelled (payment refused if validation does not answer)"
+
+    class Status(models.TextChoices):
+        NOT_REGISTERED = "not_registered", "Not registered"
+        QUEUED = "queued", "Queued (a worker will register)"
+        SENDING = "sending", "Sending to Daraja"
+        REGISTERED = "registered", "Registered"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    business = models.ForeignKey("accounts.Business", on_delete=models.PROTECT, related_name="c2b_registrations")
+    source_id = models.PositiveBigIntegerField(unique=True, help_text="The payment config this registration belongs to.")
+    shortcode = models.CharField(max_length=7, help_text="The shortcode registered: the paybill, or the till's store number.")
+    till_number = models.CharField(max_length=7, blank=True, help_text="A till's number (confirmations may carry it instead).")
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    version = models.CharField(max_length=2, choices=Version.choices, default=Version.V2)
+    response_type = models.CharField(max_length=9, choices=ResponseType.choices, default=ResponseType.COMPLETED)
+    validation_enabled = models.BooleanField(
+        default=False, help_text="Register a ValidationURL too (Safaricom must have enabled validation for the shortcode)."
+    )
+    accept_unknown_accounts = models.BooleanField(
+        default=True, help_text="Validation accepts an account number that is no open invoice (else rejects with C2B00012)."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NOT_REGISTERED)
+    message = models.CharField(max_length=255, blank=True, help_text="The last registration's outcome in plain words.")
+    daraja_error_code = models.CharField(max_length=32, blank=True)
+    registered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "C2B registration"
+
+    def __str__(self):
+        return f"C2B {self.shortcode} ({self.status})"
+
+
+class C2BReceipt(TimeStampedModel):
+    """One C2B payment Daraja confirmed, recorded once by TransID (the M-Pesa receipt).
+
+    The MSISDN is kept exactly as Daraja sends it: masked (v2) or a SHA-256 hash (v1), never
+    the phone number, so a payment cannot be matched to a customer by phone.
+    """
+
+    class Status(models.TextChoices):
+        UNMATCHED = "unmatched", "Unmatched (the owner can attach it to a sale)"
+        MATCHED = "matched", "Matched to a sale"
+        REVIEW = "review", "Needs review"
+        LEFT = "left", "Left unmatched by the owner"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    business = models.ForeignKey("accounts.Business", on_delete=models.PROTECT, related_name="c2b_receipts")
+    registration = models.ForeignKey(C2BRegistration, on_delete=models.PROTECT, related_name="receipts")
+    trans_id = models.CharField(max_length=32, unique=True, help_text="TransID: the M-Pesa receipt.")
+    transaction_type = models.CharField(max_length=32, blank=True, help_text="'Pay Bill' or 'Buy Goods' as Daraja sends it.")
+    trans_time = models.DateTimeField(null=True, blank=True)
+    trans_amount = models.CharField(max_length=20, help_text="TransAmount exactly as sent (a string, e.g. '5.00').")
+    amount = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Whole KES; empty when TransAmount had cents (sent to review, never rounded)."
+    )
+    shortcode = models.CharField(max_length=7)
+    bill_ref_number = models.CharField(max_length=64, blank=True, help_text="The account number the customer typed.")
+    invoice_number = models.CharField(max_length=64, blank=True)
+    msisdn = models.CharField(max_length=80, blank=True, help_text="Masked (v2) or SHA-256 hashed (v1), as sent.")
+    first_name = models.CharField(max_length=64, blank=True)
+    middle_name = models.CharField(max_length=64, blank=True)
+    last_name = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNMATCHED, db_index=True)
+    review_reason = models.CharField(max_length=255, blank=True)
+    matched_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(help_text="The confirmation body as received.")
+
+    class Meta:
+        verbose_name = "C2B receipt"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gt=0), name="c2breceipt_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["business", "status", "-created_at"], name="c2breceipt_business_status_idx")]
+
+    def __str__(self):
+        return f"C2B {self.trans_id} KES {self.trans_amount} ({self.status})"
+
+    @property
+    def payer_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.middle_name, self.last_name) if part)

@@ -28,3 +28,10 @@ def stk_push_sweep_task() -> dict:
 @shared_task(name="mpesa.stk_push_reconcile", ignore_result=True)
 def stk_push_reconcile_task() -> dict:
     return services.stk_push_reconcile()
+
+
+@shared_task(name="mpesa.c2b_registration_send", ignore_result=True)
+def c2b_registration_send_task(registration_id: int) -> None:
+    from mpesa.c2b import c2b_registration_send
+
+    c2b_registration_send(registration_id=registration_id)

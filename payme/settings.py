@@ -246,6 +246,8 @@ MPESA_QUERY_INTERVAL_SECONDS = env.int("MPESA_QUERY_INTERVAL_SECONDS", default=2
 # phone for this long instead of provoking "Unable to lock subscriber".
 MPESA_PROMPT_LOCK_SECONDS = env.int("MPESA_PROMPT_LOCK_SECONDS", default=90)
 MPESA_CALLBACK_MAX_BYTES = env.int("MPESA_CALLBACK_MAX_BYTES", default=64 * 1024)
+# C2B validation must answer within Daraja's ~8 s: its database lookup gets this long (PostgreSQL).
+MPESA_C2B_VALIDATION_BUDGET_MS = env.int("MPESA_C2B_VALIDATION_BUDGET_MS", default=3000)
 
 SIMULATOR_CALLBACK_DELAY = env.float("SIMULATOR_CALLBACK_DELAY", default=2.0)
 SIMULATOR_LATE_CALLBACK_DELAY = env.float("SIMULATOR_LATE_CALLBACK_DELAY", default=240.0)
@@ -305,6 +307,7 @@ CELERY_BEAT_SCHEDULE = {
     "stk-push-sweep": {"task": "mpesa.stk_push_sweep", "schedule": MPESA_SWEEP_INTERVAL_SECONDS},
     "stk-push-reconcile": {"task": "mpesa.stk_push_reconcile", "schedule": MPESA_RECONCILE_INTERVAL_SECONDS},
     "wallet-check": {"task": "wallet.check_wallets", "schedule": WALLET_CHECK_INTERVAL_SECONDS},
+    "invoice-expire": {"task": "sales.invoice_expire_due", "schedule": 60.0},
 }
 
 # --- Wallet and sales -----------------------------------------------------------------------
@@ -315,6 +318,8 @@ WALLET_ACCOUNT_REFERENCE_OVERRIDE = env("WALLET_ACCOUNT_REFERENCE_OVERRIDE", def
 WALLET_TOKENS_PER_KES = env.int("WALLET_TOKENS_PER_KES", default=1)
 SALES_TOKEN_FEE = env.int("SALES_TOKEN_FEE", default=0)
 SALES_REQUIRE_VERIFIED_CONFIG = env.bool("SALES_REQUIRE_VERIFIED_CONFIG", default=False)
+# An invoice (paid by C2B from the phone menu) not paid within this time expires and releases its stock.
+SALES_INVOICE_EXPIRY_SECONDS = env.int("SALES_INVOICE_EXPIRY_SECONDS", default=3600)
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -16,7 +16,7 @@ from accounts.selectors import business_for_user
 from mpesa.phone import InvalidPhone, normalize_phone
 from payme.errors import ApplicationError
 from payment_configs.models import PaymentConfig
-from payment_configs.services import payment_config_verify
+from payment_configs.services import payment_config_c2b_register, payment_config_verify
 
 SECRET_NAMES = ("passkey", "consumer_key", "consumer_secret")
 KEEP = "Write-only: never shown again. Leave blank to keep the stored one."
@@ -128,6 +128,26 @@ class PaymentConfigAdmin(TenantScopedAdmin, admin.ModelAdmin):
     search_fields = ("business__name", "shortcode", "till_number")
     ordering = ("-is_active", "-created_at")
     readonly_fields = ("passkey_state", "own_app_state", "verification", "created_at", "updated_at")
+    actions = ["register_c2b_urls"]
+
+    @admin.action(description="Register C2B URLs (payments from the phone menu) with M-Pesa")
+    def register_c2b_urls(self, request, queryset):
+        """The same service as POST /api/payment-config/c2b/register; a worker calls Daraja. The
+        queryset is already scoped to the owner's business; only configs in use can register."""
+        for config in queryset.select_related("business"):
+            if not config.is_active:
+                messages.error(request, f"{self.number(config)}: only the config in use can register C2B URLs.")
+                continue
+            try:
+                payment_config_c2b_register(business=config.business)
+            except ApplicationError as exc:
+                messages.error(request, f"{self.number(config)}: {exc.message}")
+            else:
+                messages.success(
+                    request,
+                    f"{self.number(config)}: registering the C2B URLs with M-Pesa. The outcome shows under "
+                    "C2B registrations in a few seconds.",
+                )
 
     def get_list_display(self, request):
         return ("business", *self.list_display) if request.user.is_superuser else self.list_display

@@ -5,12 +5,14 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsBusinessOwner
 from accounts.throttles import PaymentRateThrottle
+from payme.errors import NotFound
 from payme.idempotency import run_idempotent
 from payme.openapi import error_responses
 from payment_configs import serializers as s
-from payment_configs.selectors import active_config_for
+from payment_configs.selectors import active_config_for, c2b_registration_for
 from payment_configs.services import (
     NoActiveConfig,
+    payment_config_c2b_register,
     payment_config_deactivate,
     payment_config_setup,
     payment_config_update,
@@ -111,3 +113,45 @@ class PaymentConfigVerifyApi(APIView):
             return Response(body, status=status.HTTP_202_ACCEPTED)
 
         return run_idempotent(request, business=business, scope="payment_config_verify", handler=handle)
+
+
+class PaymentConfigC2BRegisterApi(APIView):
+    permission_classes = [IsBusinessOwner]
+    throttle_classes = [PaymentRateThrottle]
+
+    @extend_schema(
+        request=s.C2BRegisterInput,
+        responses={202: s.C2BRegistrationOut, **error_responses(400, 401, 403, 409, 429)},
+        summary="Register the config's C2B URLs with M-Pesa (payments from the phone menu)",
+        description=(
+            "Owner. Answers 202 with `status: queued`; a worker calls Daraja. Follow `GET /api/payment-config/c2b`: "
+            "`registered`, or `failed` with `message` in plain words (URLs already registered for the shortcode, "
+            "`500.003.1001`; the Daraja app lacks this C2B version, `401.003.01`: try the other `version`). "
+            "Options left out keep their last value. Errors: `invalid` (400), `payment_config_missing` (409)."
+        ),
+        tags=["payment-config"],
+    )
+    def post(self, request):
+        data = s.C2BRegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        if "validation" in values:
+            values["validation_enabled"] = values.pop("validation")
+        registration = payment_config_c2b_register(business=request.tenant.business, **values)
+        return Response(s.C2BRegistrationOut(registration).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PaymentConfigC2BApi(APIView):
+    permission_classes = [IsBusinessOwner]
+
+    @extend_schema(
+        responses={200: s.C2BRegistrationOut, **error_responses(401, 403, 404)},
+        summary="The active config's C2B registration",
+        description="404 `not_found` until `POST /api/payment-config/c2b/register` was called for the config in use.",
+        tags=["payment-config"],
+    )
+    def get(self, request):
+        registration = c2b_registration_for(business=request.tenant.business)
+        if registration is None:
+            raise NotFound("No C2B registration for the config in use.")
+        return Response(s.C2BRegistrationOut(registration).data)

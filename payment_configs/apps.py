@@ -17,6 +17,11 @@ class PaymentConfigsConfig(AppConfig):
             credentials_for=credentials_for_push,
         )
 
+        from mpesa.c2b import register_c2b
+        from payment_configs.selectors import credentials_for_c2b
+
+        register_c2b(credentials_for=credentials_for_c2b)
+
         from mpesa.simulator import registry
         from payment_configs import simulator
 

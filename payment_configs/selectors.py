@@ -54,3 +54,21 @@ def credentials_for_push(push) -> tuple[Credentials, str]:
 def _plain(value) -> str:
     # A row read from the DB holds Secret; one just built in memory still holds the str.
     return value.reveal() if isinstance(value, Secret) else value
+
+
+def credentials_for_c2b(registration) -> Credentials:
+    """Registered with ``mpesa.c2b``: the Daraja app of the config a C2B registration belongs to."""
+    config = PaymentConfig.objects.filter(pk=registration.source_id, business_id=registration.business_id).first()
+    if config is None:
+        raise LookupError(f"No payment config for C2B registration {registration.public_id}")
+    return daraja_credentials_for(config)[0]
+
+
+def c2b_registration_for(*, business):
+    """The C2B registration of the business's active config, or None."""
+    from mpesa.models import C2BRegistration
+
+    config = active_config_for(business=business)
+    if config is None:
+        return None
+    return C2BRegistration.objects.filter(business=business, source_id=config.pk).first()

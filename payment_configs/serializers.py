@@ -121,3 +121,32 @@ class VerifyOut(serializers.Serializer):
     amount = serializers.IntegerField()
     customer_message = serializers.CharField()
     config = PaymentConfigOut()
+
+
+class C2BRegisterInput(serializers.Serializer):
+    version = serializers.ChoiceField(
+        choices=["v1", "v2"], required=False,
+        help_text="The C2B API product of the Daraja app (v1 sends the payer's number hashed, v2 masked). Default v2.",
+    )
+    response_type = serializers.ChoiceField(
+        choices=["Completed", "Cancelled"], required=False,
+        help_text="What M-Pesa does when validation does not answer in time. Default Completed.",
+    )
+    validation = serializers.BooleanField(
+        required=False, help_text="Register a validation URL too (only if Safaricom enabled validation for the shortcode)."
+    )
+    accept_unknown_accounts = serializers.BooleanField(
+        required=False, help_text="Validation accepts an account number that is no unpaid invoice (false: rejects with C2B00012)."
+    )
+
+
+class C2BRegistrationOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["not_registered", "queued", "sending", "registered", "failed"])
+    message = serializers.CharField(help_text="The outcome in plain words.")
+    daraja_error_code = serializers.CharField(help_text="Daraja's errorCode when it refused (e.g. `500.003.1001`, `401.003.01`).")
+    shortcode = serializers.CharField()
+    version = serializers.CharField()
+    response_type = serializers.CharField()
+    validation = serializers.BooleanField(source="validation_enabled")
+    accept_unknown_accounts = serializers.BooleanField()
+    registered_at = serializers.DateTimeField(allow_null=True)

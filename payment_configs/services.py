@@ -192,3 +192,41 @@ def on_verification_push_change(push: StkPush, previous_status: str) -> None:
             config.verification_status = PaymentConfig.Verification.FAILED
             config.verification_message = why[:255]
     config.save(update_fields=["verified", "verified_at", "verification_status", "verification_message", "updated_at"])
+
+
+def payment_config_c2b_register(
+    *,
+    business,
+    version: str | None = None,
+    response_type: str | None = None,
+    validation_enabled: bool | None = None,
+    accept_unknown_accounts: bool | None = None,
+):
+    """Have a worker register the active config's C2B confirmation (and, if asked, validation)
+    URLs with Daraja; nothing is sent in this call. Options left out keep their previous value
+    (v2, Completed, no validation, unknown accounts accepted the first time). Returns the
+    ``mpesa.C2BRegistration`` (status ``queued``). Raises PaymentConfigMissing (409)."""
+    from mpesa.c2b import c2b_registration_request
+    from mpesa.models import C2BRegistration
+
+    with transaction.atomic():
+        config = PaymentConfig.objects.select_for_update().filter(business=business, is_active=True).first()
+        if config is None:
+            raise PaymentConfigMissing()
+        previous = C2BRegistration.objects.filter(source_id=config.pk).first()
+
+        def pick(value, name, default):
+            if value is not None:
+                return value
+            return getattr(previous, name) if previous is not None else default
+
+        return c2b_registration_request(
+            business=business,
+            source_id=config.pk,
+            shortcode=config.shortcode,
+            till_number=config.till_number,
+            version=pick(version, "version", C2BRegistration.Version.V2),
+            response_type=pick(response_type, "response_type", C2BRegistration.ResponseType.COMPLETED),
+            validation_enabled=pick(validation_enabled, "validation_enabled", False),
+            accept_unknown_accounts=pick(accept_unknown_accounts, "accept_unknown_accounts", True),
+        )

@@ -7,9 +7,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin
-from payme.errors import ValidationFailed
+from mpesa.models import C2BReceipt
+from payme.errors import ApplicationError, ValidationFailed
 from sales.models import Product, Sale, StockMovement
-from sales.services import product_restock
+from sales.services import c2b_payment_leave, c2b_payment_match, product_restock
 
 
 class ProductAdminForm(forms.ModelForm):
@@ -111,6 +112,8 @@ def sale_outcome(sale) -> str:
         text = f"Paid. M-Pesa receipt {sale.mpesa_receipt}." if sale.mpesa_receipt else "Paid. The M-Pesa receipt number has not arrived yet."
     elif sale.status == Sale.Status.PENDING:
         text = "Waiting for the customer to answer the M-Pesa prompt."
+    elif sale.status == Sale.Status.AWAITING_PAYMENT:
+        text = f"Invoice: waiting for the customer to pay paybill {sale.paybill}, account {sale.account_number}."
     else:
         text = sale.reason or f"{sale.get_status_display()}."
     if sale.needs_review:
@@ -124,9 +127,9 @@ class SaleAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
     # failed sale's reason is on screen (it was the eighth column, off the right edge).
     list_display = ("created", "amount_kes", "phone", "status_words", "outcome")
     list_display_links = ("created",)
-    list_filter = (NeedsReviewFilter, "status")
+    list_filter = (NeedsReviewFilter, "status", "channel")
     list_select_related = ("business",)
-    search_fields = ("phone", "mpesa_receipt", "account_reference")
+    search_fields = ("phone", "mpesa_receipt", "account_reference", "account_number")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     list_per_page = 50
@@ -223,7 +226,11 @@ class SaleAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="Timeline")
     def timeline(self, sale):
-        steps = [(sale.created_at, f"Sale started: {kes(sale.amount)} asked of {sale.phone}.")]
+        if sale.channel == Sale.Channel.C2B:
+            started = f"Invoice: {kes(sale.amount)} to paybill {sale.paybill}, account {sale.account_number}."
+        else:
+            started = f"Sale started: {kes(sale.amount)} asked of {sale.phone}."
+        steps = [(sale.created_at, started)]
         push = sale.push
         if push is not None and push.sent_at:
             steps.append((push.sent_at, "M-Pesa prompt sent to the customer's phone."))
@@ -247,3 +254,98 @@ class StockMovementAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin
     list_select_related = ("product", "sale")
     raw_id_fields = ("product", "sale")
     list_per_page = 50
+
+
+class C2BMatchForm(forms.Form):
+    sale = forms.ModelChoiceField(
+        queryset=Sale.objects.none(), label="Unpaid invoice",
+        help_text="Invoices of exactly this amount that are awaiting payment or expired.",
+    )
+
+
+@admin.register(C2BReceipt)
+class C2BPaymentAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
+    """Money that arrived from the phone menu (C2B). "Unmatched" is the owner's to-do list:
+    "Attach to an invoice" on a payment's page, or the "Leave unmatched" action."""
+
+    list_display = ("created", "trans_id", "amount_shown", "bill_ref_number", "payer", "status", "review_reason")
+    list_filter = ("status", "transaction_type")
+    list_select_related = ("business",)
+    search_fields = ("trans_id", "bill_ref_number")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    list_per_page = 50
+    show_full_result_count = False
+    exclude = ("registration",)
+    actions = ["leave_unmatched"]
+    change_form_template = "admin/mpesa/c2breceipt/change_form.html"
+
+    def get_exclude(self, request, obj=None):
+        # The raw body is what Daraja sent; owners see every field of it above already.
+        return self.exclude if request.user.is_superuser else (*self.exclude, "raw")
+
+    @admin.display(description="When", ordering="created_at")
+    def created(self, receipt):
+        return when(receipt.created_at)
+
+    @admin.display(description="Amount")
+    def amount_shown(self, receipt):
+        return kes(receipt.amount) if receipt.amount is not None else f"KES {receipt.trans_amount} (cents: review)"
+
+    @admin.display(description="Paid by")
+    def payer(self, receipt):
+        return f"{receipt.payer_name} ({receipt.msisdn})" if receipt.payer_name else receipt.msisdn
+
+    @admin.action(description="Leave unmatched (keep the record, off the to-do list)")
+    def leave_unmatched(self, request, queryset):
+        left = 0
+        for receipt in queryset.select_related("business"):
+            try:
+                c2b_payment_leave(business=receipt.business, receipt_id=receipt.public_id)
+            except ApplicationError as exc:
+                messages.error(request, f"{receipt.trans_id}: {exc.message}")
+            else:
+                left += 1
+        if left:
+            messages.success(request, f"{left} payment{pluralize(left)} left unmatched.")
+
+    def get_urls(self):
+        from django.urls import path
+
+        match = path("<path:object_id>/match/", self.admin_site.admin_view(self.match_view), name="mpesa_c2breceipt_match")
+        return [match, *super().get_urls()]
+
+    def match_view(self, request, object_id):
+        """Attach the payment to an unpaid invoice through the same service as the API."""
+        from django.contrib.admin.utils import unquote
+        from django.http import Http404, HttpResponseRedirect
+        from django.template.response import TemplateResponse
+
+        receipt = self.get_object(request, unquote(object_id))  # scoped: another business's is None
+        if receipt is None:
+            raise Http404("No such payment.")
+        back = reverse("admin:mpesa_c2breceipt_change", args=[receipt.pk])
+        form = C2BMatchForm(request.POST or None)
+        form.fields["sale"].queryset = Sale.objects.filter(
+            business_id=receipt.business_id, channel=Sale.Channel.C2B, amount=receipt.amount or 0,
+            status__in=(Sale.Status.AWAITING_PAYMENT, Sale.Status.EXPIRED), c2b_receipt__isnull=True,
+        ).order_by("-created_at")
+        form.fields["sale"].label_from_instance = lambda sale: f"{sale.account_number} – {kes(sale.amount)} – {when(sale.created_at)} ({sale.get_status_display()})"
+        if request.method == "POST" and form.is_valid():
+            try:
+                c2b_payment_match(business=receipt.business, receipt_id=receipt.public_id, sale_id=form.cleaned_data["sale"].public_id)
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(request, f"Payment {receipt.trans_id} now pays invoice {form.cleaned_data['sale'].account_number}.")
+                return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Attach this payment to an invoice",
+            "subtitle": str(receipt),
+            "opts": self.opts,
+            "original": receipt,
+            "form": form,
+            "back": back,
+        }
+        return TemplateResponse(request, "admin/mpesa/c2breceipt/match.html", context)

@@ -34,6 +34,7 @@ class Product(TimeStampedModel):
 class Sale(TimeStampedModel):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment (invoice)"
         PAID = "paid", "Paid"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
@@ -45,10 +46,25 @@ class Sale(TimeStampedModel):
         COMMITTED = "committed", "Committed"
         RELEASED = "released", "Released"
 
+    class Channel(models.TextChoices):
+        STK = "stk", "STK push (prompt)"
+        C2B = "c2b", "Invoice (paid from the phone menu)"
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     business = models.ForeignKey("accounts.Business", on_delete=models.PROTECT, related_name="sales")
+    channel = models.CharField(max_length=3, choices=Channel.choices, default=Channel.STK)
+    account_number = models.CharField(
+        max_length=12, null=True, blank=True, unique=True,
+        help_text="An invoice's generated account number (no 0/O or 1/I): the customer types it as the account.",
+    )
+    paybill = models.CharField(max_length=7, blank=True, help_text="An invoice's paybill number.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="An unpaid invoice expires then and releases its stock.")
+    c2b_receipt = models.OneToOneField(
+        "mpesa.C2BReceipt", null=True, blank=True, on_delete=models.PROTECT, related_name="sale",
+        help_text="The C2B payment that paid this invoice.",
+    )
     push = models.OneToOneField("mpesa.StkPush", null=True, blank=True, on_delete=models.PROTECT, related_name="sale")
-    phone = models.CharField(max_length=12, help_text="The customer's M-Pesa number.")
+    phone = models.CharField(max_length=12, blank=True, help_text="The customer's M-Pesa number (optional on an invoice).")
     amount = models.PositiveIntegerField(help_text="Whole KES.")
     account_reference = models.CharField(
         max_length=40,
@@ -75,6 +91,7 @@ class Sale(TimeStampedModel):
         indexes = [
             models.Index(fields=["business", "-created_at"], name="sale_business_newest_idx"),
             models.Index(fields=["business", "status", "-created_at"], name="sale_business_status_idx"),
+            models.Index(fields=["status", "expires_at"], name="sale_status_expires_idx"),
         ]
 
     def __str__(self):

@@ -1,5 +1,6 @@
 from django.db.models import Prefetch, Q
 
+from mpesa.models import C2BReceipt
 from sales.models import Product, Sale, SaleItem
 
 
@@ -39,3 +40,15 @@ def sales(*, business, status=None, date_from=None, date_to=None, phone=None, ne
 
 def sale_get(*, business, public_id) -> Sale | None:
     return sales(business=business).filter(public_id=public_id).first()
+
+
+def c2b_payments(*, business, status=None):
+    """Money that arrived without a prompt, newest first (the raw body stays in the database)."""
+    qs = C2BReceipt.objects.filter(business=business).defer("raw").select_related("sale")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at", "-id")
+
+
+def c2b_payment_get(*, business, public_id) -> C2BReceipt | None:
+    return c2b_payments(business=business).filter(public_id=public_id).first()

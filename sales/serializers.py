@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.serializers import PhoneField
+from mpesa.models import C2BReceipt
 from mpesa.selectors import payment_customer_message
 from payme.fields import AmountField
 from sales.models import Sale
@@ -65,6 +66,16 @@ class SaleInput(serializers.Serializer):
         return attrs
 
 
+class InvoiceInput(serializers.Serializer):
+    phone = PhoneField(required=False, help_text="The customer's M-Pesa number, for your records (no prompt is sent).")
+    amount = AmountField(required=False, help_text="Ad-hoc invoice: KES, decimals round half-up. Omit for a cart.")
+    items = CartLineInput(many=True, required=False, help_text="Cart invoice: products and quantities (stock is reserved).")
+    description = serializers.CharField(required=False, max_length=13, help_text="Up to 13 characters.")
+
+    def validate(self, attrs):
+        return SaleInput.validate(self, attrs)
+
+
 class SaleItemOut(serializers.Serializer):
     product_id = serializers.UUIDField(source="product.public_id")
     name = serializers.CharField(source="product.name")
@@ -103,6 +114,11 @@ class SaleOut(serializers.Serializer):
         help_text="Daraja's errorCode when it refused the prompt itself (e.g. `500.001.1001`); empty otherwise."
     )
 
+    channel = serializers.ChoiceField(choices=Sale.Channel.choices, help_text="`stk` (prompt) or `c2b` (invoice).")
+    paybill = serializers.CharField(help_text="Invoices: the paybill number the customer pays to.")
+    account_number = serializers.CharField(allow_null=True, help_text="Invoices: the account number the customer types.")
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="Invoices: unpaid by then, it expires and releases its stock.")
+
     def get_receipt_pending(self, obj) -> bool:
         return obj.status == Sale.Status.PAID and not obj.mpesa_receipt
 
@@ -123,3 +139,32 @@ class SaleListQuery(serializers.Serializer):
 
 class ProductListQuery(serializers.Serializer):
     search = serializers.CharField(required=False, max_length=100, allow_blank=True)
+
+
+class C2BPaymentOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    status = serializers.ChoiceField(choices=C2BReceipt.Status.choices)
+    receipt = serializers.CharField(source="trans_id", help_text="The M-Pesa receipt (TransID).")
+    transaction_type = serializers.CharField(help_text="'Pay Bill' or 'Buy Goods', as M-Pesa sends it.")
+    amount = serializers.IntegerField(allow_null=True, help_text="Whole KES; null when M-Pesa sent cents (see review_reason).")
+    trans_amount = serializers.CharField(help_text="The amount exactly as M-Pesa sent it.")
+    shortcode = serializers.CharField()
+    account_number = serializers.CharField(source="bill_ref_number", help_text="What the customer typed as the account.")
+    msisdn = serializers.CharField(help_text="Masked (v2) or hashed (v1) by M-Pesa: not a phone number.")
+    payer_name = serializers.CharField()
+    paid_at = serializers.DateTimeField(source="trans_time", allow_null=True)
+    review_reason = serializers.CharField()
+    sale_id = serializers.SerializerMethodField(help_text="The sale it paid, once matched.")
+    created_at = serializers.DateTimeField()
+
+    def get_sale_id(self, obj) -> str | None:
+        sale = getattr(obj, "sale", None) if obj.status == C2BReceipt.Status.MATCHED else None
+        return str(sale.public_id) if sale is not None else None
+
+
+class C2BPaymentListQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=C2BReceipt.Status.choices, required=False)
+
+
+class C2BPaymentMatchInput(serializers.Serializer):
+    sale_id = serializers.UUIDField(help_text="An unpaid invoice (awaiting payment or expired) of the same amount.")

@@ -3,7 +3,9 @@ append-only StockMovement with a unique reference. Products are always locked in
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -338,3 +340,219 @@ def on_sale_push_change(push: StkPush, previous_status: str) -> None:
         if sale.token_fee:
             wallet_release(reference=hold_reference)
     sale.save()
+
+
+# --- Invoices: paid by C2B from the phone menu ---------------------------------------------------
+
+# No 0/O and no 1/I: a customer reads the account number off a screen or a receipt and types it.
+ACCOUNT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+ACCOUNT_NUMBER_LENGTH = 8  # 32**8 ≈ 1.1e12: collisions are retried, the unique constraint backs it
+
+
+class PaybillRequired(Conflict):
+    code = "paybill_required"
+    default_message = "Invoices are paid to a paybill with an account number; a till has no account number."
+
+
+class C2BPaymentNotOpen(Conflict):
+    code = "c2b_payment_not_unmatched"
+    default_message = "This payment is already matched, or was left unmatched."
+
+
+class SaleNotOpen(Conflict):
+    code = "sale_not_open"
+    default_message = "Only an unpaid invoice (awaiting payment or expired) can take a payment."
+
+
+class AmountMismatch(Conflict):
+    code = "amount_mismatch"
+
+
+def new_account_number() -> str:
+    return "".join(secrets.choice(ACCOUNT_ALPHABET) for _ in range(ACCOUNT_NUMBER_LENGTH))
+
+
+def normalize_account_number(value: str) -> str:
+    """What customers type, as we compare it: trimmed, upper case, inner spaces dropped."""
+    return "".join(str(value or "").split()).upper()
+
+
+def invoice_create(
+    *,
+    business,
+    amount: int | None = None,
+    items: list | None = None,
+    phone: str = "",
+    description: str | None = None,
+    user=None,
+) -> Sale:
+    """A sale the customer pays from the M-Pesa menu to the config's paybill, with a generated
+    account number. Stock is reserved in the same transaction (products locked in id order) and
+    released if the invoice expires. Nothing is sent to Daraja.
+
+    Raises ValidationFailed, InsufficientStock (409), PaymentConfigMissing (409),
+    PaymentConfigUnverified (409), PaybillRequired (409).
+    """
+    config = _usable_config(business)
+    if config.method != PaymentConfig.Method.PAYBILL:
+        raise PaybillRequired(extra={"setup_url": "/api/payment-config/setup"})
+    with transaction.atomic():
+        lines = _cart_lines(business, items) if items else []
+        total = sum(product.price * quantity for product, quantity in lines) if lines else amount
+        if not 1 <= total <= settings.MPESA_MAX_AMOUNT:
+            raise ValidationFailed(
+                f"The total must be between 1 and {settings.MPESA_MAX_AMOUNT} shillings (it is {total}).",
+                code="amount_out_of_range",
+                fields={"items" if lines else "amount": [f"Total {total} is out of range."]},
+            )
+        account_number = new_account_number()
+        while Sale.objects.filter(account_number=account_number).exists():
+            account_number = new_account_number()
+        sale = Sale.objects.create(
+            business=business,
+            channel=Sale.Channel.C2B,
+            status=Sale.Status.AWAITING_PAYMENT,
+            phone=phone or "",
+            amount=total,
+            account_reference=account_number,
+            account_number=account_number,
+            paybill=config.shortcode,
+            description=description or DEFAULT_DESCRIPTION,
+            expires_at=timezone.now() + timedelta(seconds=settings.SALES_INVOICE_EXPIRY_SECONDS),
+            stock_state=Sale.StockState.RESERVED if lines else Sale.StockState.NONE,
+            created_by=user,
+        )
+        SaleItem.objects.bulk_create(
+            [SaleItem(sale=sale, product=product, quantity=quantity, unit_price=product.price) for product, quantity in lines]
+        )
+        for product, quantity in lines:
+            _move_stock(product=product, delta=-quantity, reason=StockMovement.Reason.RESERVE, reference=f"reserve:{sale.public_id}:{product.pk}", sale=sale)
+    return sale
+
+
+def _pay_invoice(sale: Sale, receipt) -> None:
+    """Both rows locked by the caller. The receipt's amount equals the sale's."""
+    now = timezone.now()
+    sale.status = Sale.Status.PAID
+    sale.reason = ""
+    sale.mpesa_receipt = receipt.trans_id
+    sale.paid_at = receipt.trans_time or now
+    sale.c2b_receipt = receipt
+    if sale.stock_state == Sale.StockState.RESERVED:
+        sale.stock_state = Sale.StockState.COMMITTED
+    elif sale.stock_state == Sale.StockState.RELEASED and not _retake_stock(sale):
+        sale.needs_review = True
+        sale.review_reason = "Paid after the invoice had expired, but the stock was sold meanwhile: refund or deliver by hand."
+    sale.save()
+    receipt.status = receipt.Status.MATCHED
+    receipt.review_reason = ""
+    receipt.matched_at = now
+    receipt.save(update_fields=["status", "review_reason", "matched_at", "updated_at"])
+
+
+def _to_review(receipt, reason: str) -> None:
+    receipt.status = receipt.Status.REVIEW
+    receipt.review_reason = reason[:255]
+    receipt.save(update_fields=["status", "review_reason", "updated_at"])
+
+
+def on_c2b_receipt(receipt) -> None:
+    """Registered with ``mpesa.c2b``: runs in the transaction that recorded a new C2B receipt.
+
+    An account number that is an unpaid invoice of the receipt's business (case-insensitive,
+    trimmed) and the exact amount pay it; another amount sends the receipt (and flags the
+    invoice) to review; anything else stays unmatched for the owner.
+    """
+    account = normalize_account_number(receipt.bill_ref_number)
+    if not account:
+        return
+    sale = Sale.objects.select_for_update().filter(business_id=receipt.business_id, account_number=account).first()
+    if sale is None:
+        return
+    if sale.status not in (Sale.Status.AWAITING_PAYMENT, Sale.Status.EXPIRED) or sale.c2b_receipt_id:
+        _to_review(receipt, f"Paid to invoice {account}, which is already {sale.get_status_display().lower()}.")
+        return
+    if receipt.amount is None or receipt.amount != sale.amount:
+        paid = receipt.amount if receipt.amount is not None else receipt.trans_amount
+        reason = f"Paid KES {paid} to invoice {account} of KES {sale.amount}: refund or settle by hand."
+        if receipt.review_reason:
+            reason = f"{receipt.review_reason} {reason}"
+        _to_review(receipt, reason)
+        sale.needs_review = True
+        sale.review_reason = reason[:255]
+        sale.save(update_fields=["needs_review", "review_reason", "updated_at"])
+        return
+    _pay_invoice(sale, receipt)
+
+
+def invoice_account_open(registration, account_number: str) -> bool:
+    """For C2B validation: is this an unpaid invoice of the registration's business?"""
+    return Sale.objects.filter(
+        business_id=registration.business_id,
+        account_number=normalize_account_number(account_number),
+        status=Sale.Status.AWAITING_PAYMENT,
+    ).exists()
+
+
+def c2b_payment_match(*, business, receipt_id, sale_id) -> Sale:
+    """The owner attaches an unmatched C2B payment to an unpaid invoice of the same business.
+    The amount must be exactly the invoice's. Locks the receipt, then the sale.
+
+    Raises NotFound (either is another business's or unknown), C2BPaymentNotOpen,
+    SaleNotOpen, AmountMismatch (409)."""
+    from mpesa.models import C2BReceipt
+
+    with transaction.atomic():
+        receipt = C2BReceipt.objects.select_for_update().filter(business=business, public_id=receipt_id).first()
+        if receipt is None:
+            raise NotFound()
+        sale = Sale.objects.select_for_update().filter(business=business, public_id=sale_id).first()
+        if sale is None:
+            raise NotFound("Sale not found.", fields={"sale_id": ["No such sale."]})
+        if receipt.status != C2BReceipt.Status.UNMATCHED:
+            raise C2BPaymentNotOpen()
+        if sale.channel != Sale.Channel.C2B or sale.status not in (Sale.Status.AWAITING_PAYMENT, Sale.Status.EXPIRED) or sale.c2b_receipt_id:
+            raise SaleNotOpen(fields={"sale_id": ["Not an unpaid invoice."]})
+        if receipt.amount != sale.amount:
+            raise AmountMismatch(
+                f"The payment is KES {receipt.amount}; the invoice is KES {sale.amount}.",
+                fields={"sale_id": ["The amounts differ."]},
+            )
+        _pay_invoice(sale, receipt)
+    return sale
+
+
+def c2b_payment_leave(*, business, receipt_id) -> None:
+    """The owner leaves an unmatched payment as it is (it stays in the records, off the to-do list)."""
+    from mpesa.models import C2BReceipt
+
+    with transaction.atomic():
+        receipt = C2BReceipt.objects.select_for_update().filter(business=business, public_id=receipt_id).first()
+        if receipt is None:
+            raise NotFound()
+        if receipt.status != C2BReceipt.Status.UNMATCHED:
+            raise C2BPaymentNotOpen()
+        receipt.status = C2BReceipt.Status.LEFT
+        receipt.save(update_fields=["status", "updated_at"])
+
+
+def invoice_expire_due(*, now=None) -> int:
+    """Expire unpaid invoices past ``expires_at`` and release their stock, one transaction each
+    (sale locked, status re-checked: a payment that got there first wins). Returns how many."""
+    now = now or timezone.now()
+    due = list(
+        Sale.objects.filter(status=Sale.Status.AWAITING_PAYMENT, expires_at__lte=now).order_by("expires_at").values_list("pk", flat=True)[:500]
+    )
+    expired = 0
+    for sale_pk in due:
+        with transaction.atomic():
+            sale = Sale.objects.select_for_update().get(pk=sale_pk)
+            if sale.status != Sale.Status.AWAITING_PAYMENT:
+                continue
+            sale.status = Sale.Status.EXPIRED
+            sale.reason = "The invoice was not paid in time."
+            if sale.stock_state == Sale.StockState.RESERVED:
+                _release_stock(sale)
+            sale.save()
+            expired += 1
+    return expired

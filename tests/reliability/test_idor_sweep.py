@@ -9,9 +9,11 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from mpesa.c2b import c2b_receipt_record, parse_confirmation
 from mpesa.services import PushResult, stk_push_apply_result
 from sales.services import product_create, sale_create
 from tests.conftest import setup_till
+from tests.mpesa.test_c2b import confirmation, make_registration
 from wallet.services import token_purchase_create
 
 METHODS = ("get", "post", "patch", "put", "delete")
@@ -42,10 +44,16 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
     sale = sale_create(business=a.business, phone="254722999888", items=[{"product_id": product.public_id, "quantity": 1}])
     stk_push_apply_result(push_id=sale.push.pk, result=PushResult("0", "ok", receipt="ALPHARCPT1", amount=sale.amount, phone=sale.phone))
     purchase = token_purchase_create(business=a.business, phone="254722333444", amount=55)
+    registration = make_registration(a.business, shortcode="7654321")
+    c2b_payment = c2b_receipt_record(
+        registration=registration, raw={},
+        payment=parse_confirmation(confirmation(TransID="ALPHAC2B01", BusinessShortCode="7654321", BillRefNumber="ALPHAACCT"), registration),
+    )
     ids = {"product_id": str(product.public_id), "sale_id": str(sale.public_id), "purchase_id": str(purchase.public_id),
-           "token": sale.push.callback_token}
+           "payment_id": str(c2b_payment.public_id), "token": sale.push.callback_token}
     secrets_of_a = [a.business.name, str(a.business.public_id), a.user.email, "ALPHA-SKU", "Alpha Widget", "ALPHARCPT1",
-                    "ALPHAREF", "Alpha Till Name", str(product.public_id), str(sale.public_id), str(purchase.public_id), "254722999888"]
+                    "ALPHAREF", "Alpha Till Name", str(product.public_id), str(sale.public_id), str(purchase.public_id), "254722999888",
+                    "ALPHAC2B01", "ALPHAACCT", str(c2b_payment.public_id)]
     b_token = str(RefreshToken.for_user(b.user).access_token)
 
     checked = 0
@@ -53,7 +61,7 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
         if regex.startswith(PUBLIC) or "daraja/callback" in regex or regex == "api/":
             continue
         url = concrete(regex, ids)
-        object_url = any(name in regex for name in ("product_id", "sale_id", "purchase_id"))
+        object_url = any(name in regex for name in ("product_id", "sale_id", "purchase_id", "payment_id"))
         for method in METHODS:
             for headers in ({}, {"HTTP_AUTHORIZATION": f"Bearer {b_token}"}):
                 if method in ("get", "delete"):
@@ -74,3 +82,5 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
     # Nothing of A's was changed by any of it.
     product.refresh_from_db()
     assert (product.name, product.price, product.stock, product.is_active) == ("Alpha Widget", 99, 6, True)
+    c2b_payment.refresh_from_db()
+    assert (c2b_payment.status, c2b_payment.amount) == ("unmatched", 5)

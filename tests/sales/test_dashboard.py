@@ -2,6 +2,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from mpesa.services import PushResult, stk_push_apply_result
 from sales.services import product_create, sale_create
@@ -69,3 +70,26 @@ def test_the_owner_index_is_titled_your_business(make_owner):
     web.force_login(owner.user)
     html = web.get("/admin/").content.decode()
     assert '<h1 id="index-title">Your business</h1>' in html
+
+
+@pytest.mark.django_db
+def test_paid_today_counts_c2b_money_once(make_owner):
+    from sales.services import invoice_create
+    from tests.conftest import setup_paybill
+    from tests.mpesa.test_c2b import confirmation, make_registration, post
+
+    owner = make_owner(business_name="Charlie Hardware")
+    setup_paybill(owner.business)
+    registration = make_registration(owner.business)
+    invoice = invoice_create(business=owner.business, amount=300)
+    now = timezone.localtime().strftime("%Y%m%d%H%M%S")
+    client = Client()
+    post(client, registration, confirmation(TransID="C2BPAID001", TransTime=now, TransAmount="300.00", BillRefNumber=invoice.account_number))
+    post(client, registration, confirmation(TransID="C2BFREE001", TransTime=now, TransAmount="45.00", BillRefNumber=""))
+    post(client, registration, confirmation(TransID="C2BCENT001", TransTime=now, TransAmount="9.50", BillRefNumber=""))
+
+    web = Client()
+    web.force_login(owner.user)
+    html = web.get("/admin/").content.decode()
+    assert re.search(r'id="dash-today">KES 345<', html)
+    assert re.search(r'id="dash-week">KES 345<', html)
