@@ -94,10 +94,19 @@ class PaymentConfigOut(serializers.Serializer):
     account_name = serializers.CharField()
     passkey_set = serializers.SerializerMethodField()
     uses_own_daraja_app = serializers.BooleanField()
-    verified = serializers.BooleanField()
+    verified = serializers.BooleanField(
+        help_text=(
+            "A KES 1 verification went through. A later re-verification that fails keeps it true unless the failure "
+            "shows the details are wrong (mixed-up till/store numbers, wrong passkey or Daraja app, a request "
+            "Safaricom calls invalid); a wrong PIN, a cancel or no answer does not. Changing the numbers or secrets "
+            "resets it."
+        )
+    )
     verified_at = serializers.DateTimeField(allow_null=True)
     verification_status = serializers.ChoiceField(choices=PaymentConfig.Verification.choices)
-    verification_message = serializers.CharField()
+    verification_message = serializers.CharField(
+        help_text="The last verification's outcome in plain words, a failed re-verification of a verified config included."
+    )
     is_active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
