@@ -302,8 +302,6 @@ def _handle_c2b(request, token, raw, body, registration, kind):
         outcome = Outcome.C2B_ACCEPTED if answer["ResultCode"] == "0" else Outcome.C2B_REJECTED
         _record(request, token, raw, outcome, f"validation {answer['ResultCode']}")
         return JsonResponse(answer)
-    if b"\\u0000" in raw:
-        return _answer(request, token, raw, Outcome.MALFORMED, "C2B: a NUL character", status=400)
     try:
         payment = c2b.parse_confirmation(body, registration)
     except c2b.MalformedC2B as exc:

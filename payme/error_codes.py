@@ -35,6 +35,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "insufficient_stock": (409, "Not enough of a product; names the product and what is left."),
     "payment_config_unverified": (409, "SALES_REQUIRE_VERIFIED_CONFIG is on and the config is not verified."),
     "prompt_in_progress": (409, "The phone has a live prompt younger than MPESA_PROMPT_LOCK_SECONDS (90 s)."),
+    "paybill_required": (409, "Invoices need a paybill (a till has no account number for the customer to type)."),
+    "c2b_payment_not_unmatched": (409, "`…/match`: this C2B payment is already matched, left, or in review."),
+    "sale_not_open": (409, "`…/match`: the sale is not an unpaid invoice."),
+    "amount_mismatch": (409, "`…/match`: the payment's amount differs from the invoice's."),
     # 413, 422, 429
     "request_too_large": (413, "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (1 MB); `max_bytes` says the limit."),
     "idempotency_key_reused": (422, "This Idempotency-Key was used with a different body."),
