@@ -17,8 +17,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from mpesa import outcomes
+from mpesa.commands import TIMEOUT_SUFFIX, MalformedResult, daraja_command_apply_result, parse_result
+from mpesa.commands import ApplyOutcome as CommandOutcome
 from mpesa.daraja import DarajaRejected, DarajaUnavailable
-from mpesa.models import CallbackDelivery, StkPush
+from mpesa.models import CallbackDelivery, DarajaCommand, StkPush
 from mpesa.services import (
     ApplyOutcome,
     PushResult,
@@ -134,10 +136,11 @@ def _ip_allowed(ip: str | None) -> bool:
     return False
 
 
-def _record(request, token, raw, outcome, detail="", push=None):
+def _record(request, token, raw, outcome, detail="", push=None, command=None):
     # Plain SQL (payme/sql.py): this insert runs for every delivery.
     return sql.insert(CallbackDelivery(
         push=push,
+        command=command,
         token_prefix=token[:8],
         body=raw.decode("utf-8", errors="replace"),
         remote_addr=request.META.get("REMOTE_ADDR") or None,
@@ -153,9 +156,9 @@ def _reply(outcome, status=200):
     return JsonResponse({"ResultCode": 1, "ResultDesc": f"Rejected: {outcome}"}, status=status)
 
 
-def _answer(request, token, raw, outcome, detail="", status=200, push=None):
+def _answer(request, token, raw, outcome, detail="", status=200, push=None, command=None):
     """Store the delivery with its (already known) outcome, then answer."""
-    _record(request, token, raw, outcome, detail, push)
+    _record(request, token, raw, outcome, detail, push, command)
     return _reply(outcome, status)
 
 
@@ -192,6 +195,11 @@ def _handle(request, token):
 
     push = sql.select_by(StkPush, callback_token=token) if len(token) <= 64 else None
     if push is None:
+        # Not an STK push: a Result or QueueTimeOut URL of a command (B2C, reversal, status, balance).
+        command_token, timed_out = (token[: -len(TIMEOUT_SUFFIX)], True) if token.endswith(TIMEOUT_SUFFIX) else (token, False)
+        command = DarajaCommand.objects.filter(callback_token=command_token).first() if len(command_token) <= 64 else None
+        if command is not None:
+            return _handle_command(request, token, raw, body, command, timed_out)
         logger.warning("Callback with an unknown token")
         return _answer(request, token, raw, Outcome.UNKNOWN_TOKEN)
 
@@ -256,3 +264,24 @@ def _confirm(push) -> str:
     if answer.pending:
         return "pending"
     return answer.result_code
+
+
+_COMMAND_OUTCOMES = {
+    CommandOutcome.APPLIED: Outcome.APPLIED,
+    CommandOutcome.DUPLICATE: Outcome.DUPLICATE,
+    CommandOutcome.REVIEW: Outcome.REVIEW,
+    CommandOutcome.IGNORED: Outcome.IGNORED,
+    CommandOutcome.LEFT_OPEN: Outcome.LEFT_PENDING,
+}
+
+
+def _handle_command(request, token, raw, body, command, timed_out):
+    """A Result (or QueueTimeOut) delivery for a command: stored first, then applied once under
+    the command's row lock; a result that does not match the command goes to review."""
+    try:
+        result = parse_result(body, queue_timeout=timed_out)
+    except MalformedResult as exc:
+        return _answer(request, token, raw, Outcome.MALFORMED, str(exc), status=400, command=command)
+    delivery = _record(request, token, raw, Outcome.RECEIVED, command=command)
+    outcome = daraja_command_apply_result(command_id=command.pk, result=result, verify_details=True)
+    return _finish(delivery, _COMMAND_OUTCOMES[outcome], result.result_code)
