@@ -206,9 +206,11 @@ def daraja_command_create(
     transaction_id: str = "",
     remarks: str = "",
     parent: DarajaCommand | None = None,
+    originator_conversation_id: str | None = None,
 ) -> DarajaCommand:
-    """Record a command before Daraja is called (with a unique OriginatorConversationID). Call it
-    inside the domain's transaction, then ``daraja_command_enqueue``."""
+    """Record a command before Daraja is called (with a unique OriginatorConversationID: the
+    caller's, when it recorded one already). Call it inside the domain's transaction, then
+    ``daraja_command_enqueue``."""
     return DarajaCommand.objects.create(
         business=business,
         kind=kind,
@@ -221,7 +223,7 @@ def daraja_command_create(
         phone=phone,
         transaction_id=transaction_id,
         remarks=remarks[:100],
-        originator_conversation_id=new_originator_id(),
+        originator_conversation_id=originator_conversation_id or new_originator_id(),
         callback_token=new_callback_token(),
     )
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "payment_configs",
     "wallet",
     "sales",
+    "payouts",
 ]
 
 MIDDLEWARE = [

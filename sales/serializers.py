@@ -75,6 +75,7 @@ class SaleOut(serializers.Serializer):
     mpesa_receipt = serializers.CharField()
     paid_at = serializers.DateTimeField(allow_null=True)
     needs_review = serializers.BooleanField()
+    refunded_amount = serializers.IntegerField(help_text="KES refunded so far (succeeded refunds).")
     created_at = serializers.DateTimeField()
     customer_message = serializers.SerializerMethodField()
     daraja_error_code = serializers.SerializerMethodField(
