@@ -395,3 +395,29 @@ def test_refund_above_threshold_waits_for_approval(api, owner, paid_cart_sale, d
     # What awaits approval is already reserved: only 500 is left to ask for.
     over = api.post(f"/api/sales/{paid_cart_sale.public_id}/refunds", {"amount": 501}, format="json")
     assert over.status_code == 422
+
+
+def test_dashboard_shows_the_b2c_balance_and_what_awaits_approval(owner, configured, client, api):
+    from decimal import Decimal
+
+    PayoutConfig.objects.filter(pk=configured.pk).update(balance=Decimal("12345.60"))
+    ask(api, amount=20_000)
+    client.force_login(owner.user)
+    page = client.get("/admin/").content.decode()
+    assert 'id="dash-payout" style="font-size:15px">KES 12,345.60<' in page
+    assert "1 awaiting approval." in page
+
+
+def test_admin_approve_action_by_a_second_owner(api, configured, second_owner, client, daraja):
+    from tests.conftest import run_worker
+
+    ack(daraja)
+    ask(api, amount=20_000)
+    payout = Payout.objects.get()
+    client.force_login(second_owner.user)
+    with run_worker():
+        response = client.post("/admin/payouts/payout/", {"action": "approve", "_selected_action": [payout.pk]}, follow=True)
+    assert response.status_code == 200
+    payout.refresh_from_db()
+    assert (payout.status, payout.approved_by_id) == ("pending", second_owner.user_id)
+    assert len(b2c_calls(daraja)) == 1
