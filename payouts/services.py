@@ -282,7 +282,7 @@ def payout_reject(*, business, payout_id, user, is_owner: bool, reason: str = ""
 
 
 def _locked_payout(business, payout_id) -> Payout:
-    qs = Payout.objects.select_for_update().select_related("sale", "business")
+    qs = Payout.objects.select_for_update(of=("self",)).select_related("sale", "business")
     if business is not None:
         qs = qs.filter(business=business)
     payout = qs.filter(public_id=payout_id).first()
