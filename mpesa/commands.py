@@ -45,6 +45,10 @@ logger = logging.getLogger(__name__)
 Status = DarajaCommand.Status
 Kind = DarajaCommand.Kind
 TIMEOUT_SUFFIX = "-qt"  # the QueueTimeOutURL is the Result URL's token plus this suffix
+# Transaction Status pace per command, and how many answers that settle nothing before a human
+# looks (a B2C that Daraja never saw is "unknown" to status forever; its money must not stay held).
+STATUS_QUERY_INTERVAL_SECONDS = 60
+MAX_STATUS_QUERIES = 10
 
 
 # --- Registry ---------------------------------------------------------------------------------
@@ -334,16 +338,15 @@ def daraja_command_send(*, command_id: int) -> DarajaCommand | None:
         locked = _locked(command.pk)
         if accepted.conversation_id:
             locked.conversation_id = locked.conversation_id or accepted.conversation_id[:64]
-        if command.kind != Kind.B2C and accepted.originator_conversation_id:
-            # Daraja generates the originator id for everything but B2C v3.
-            locked.originator_conversation_id = accepted.originator_conversation_id[:64]
         locked.raw_response = accepted.raw
         if accepted.duplicate:
             locked.daraja_error_code = accepted.response_code[:32]
             locked.result_desc = outcomes.command_reason_for(accepted.response_code)[:255]
         if locked.status in (Status.SENDING, Status.UNKNOWN):
             locked.status = Status.ACCEPTED
-        locked.save(update_fields=["conversation_id", "originator_conversation_id", "raw_response", "daraja_error_code",
+        # Daraja generates its own originator id for everything but B2C v3: it stays in
+        # raw_response; results are matched on the ConversationID it acknowledged.
+        locked.save(update_fields=["conversation_id", "raw_response", "daraja_error_code",
                                    "result_desc", "status", "updated_at"])
     logger.info("Daraja command %s accepted kind=%s phone=%s", command.public_id, command.kind, mask_phone(command.phone or ""))
     return locked
@@ -563,19 +566,28 @@ def daraja_command_reconcile(*, older_than_seconds: int | None = None, limit: in
     """Ask Transaction Status about money-moving commands that are ``unknown``, or ``accepted``
     with no result after ``older_than_seconds``: one status query per command per
     MPESA_QUERY_INTERVAL_SECONDS (claimed by conditional UPDATE, so concurrent runs never both
-    ask). The query's result, on its own token, settles the command. Safe to run concurrently."""
+    ask). The query's result, on its own token, settles the command. After MAX_STATUS_QUERIES that
+    settled nothing the command goes to ``needs_review``. Safe to run concurrently."""
     older_than = settings.MPESA_COMMAND_RECONCILE_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
     now = timezone.now()
     stale = Q(status=Status.UNKNOWN) | Q(status=Status.ACCEPTED, sent_at__lte=now - timedelta(seconds=older_than))
     candidates = list(
         DarajaCommand.objects.filter(stale, kind__in=(Kind.B2C, Kind.REVERSAL)).order_by("created_at")[:limit]
     )
-    counts = {"queried": 0, "skipped": 0}
-    cutoff = now - timedelta(seconds=settings.MPESA_QUERY_INTERVAL_SECONDS)
+    counts = {"queried": 0, "skipped": 0, "review": 0}
+    cutoff = now - timedelta(seconds=max(settings.MPESA_QUERY_INTERVAL_SECONDS, STATUS_QUERY_INTERVAL_SECONDS))
     for command in candidates:
         due = Q(last_queried_at__isnull=True) | Q(last_queried_at__lt=cutoff)
         if not DarajaCommand.objects.filter(due, pk=command.pk).update(last_queried_at=now):
             counts["skipped"] += 1
+            continue
+        if command.status_queries.count() >= MAX_STATUS_QUERIES:
+            with transaction.atomic():
+                locked = _locked(command.pk)
+                if locked.is_open:
+                    _to_review(locked, CommandResult("review", "No result"), (
+                        f"No result after {MAX_STATUS_QUERIES} Transaction Status queries; check the M-Pesa portal."), now)
+                    counts["review"] += 1
             continue
         query = _create_status_query(command)
         daraja_command_send(command_id=query.pk)

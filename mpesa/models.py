@@ -177,7 +177,7 @@ class DarajaCommand(TimeStampedModel):
     transaction_id = models.CharField(max_length=32, blank=True, help_text="The receipt a reversal or a status query is about.")
     remarks = models.CharField(max_length=100, blank=True)
     originator_conversation_id = models.CharField(
-        max_length=64, unique=True, help_text="Ours for B2C v3 (recorded before sending); Daraja's for the others."
+        max_length=64, unique=True, help_text="Ours, recorded before sending (Daraja's own, for all but B2C v3, is in raw_response)."
     )
     conversation_id = models.CharField(max_length=64, blank=True)
     callback_token = models.CharField(max_length=64, unique=True, editable=False)

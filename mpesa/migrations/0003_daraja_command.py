@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 ('phone', models.CharField(blank=True, help_text='PartyB of a B2C payment.', max_length=12)),
                 ('transaction_id', models.CharField(blank=True, help_text='The receipt a reversal or a status query is about.', max_length=32)),
                 ('remarks', models.CharField(blank=True, max_length=100)),
-                ('originator_conversation_id', models.CharField(help_text="Ours for B2C v3 (recorded before sending); Daraja's for the others.", max_length=64, unique=True)),
+                ('originator_conversation_id', models.CharField(help_text="Ours, recorded before sending (Daraja's own, for all but B2C v3, is in raw_response).", max_length=64, unique=True)),
                 ('conversation_id', models.CharField(blank=True, max_length=64)),
                 ('callback_token', models.CharField(editable=False, max_length=64, unique=True)),
                 ('status', models.CharField(choices=[('created', 'Created (not sent yet)'), ('sending', 'Sending (a worker is calling Daraja)'), ('accepted', 'Accepted (waiting for the result)'), ('unknown', 'Unknown (Daraja did not answer)'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('needs_review', 'Needs review')], db_index=True, default='created', max_length=16)),

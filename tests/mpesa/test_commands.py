@@ -324,8 +324,8 @@ def test_unknown_b2c_is_settled_by_transaction_status(owner, daraja, anon):
     daraja.add(responses.POST, B2C, body=requests.exceptions.ReadTimeout())
     daraja_command_send(command_id=command.pk)
     ack(daraja, STATUS, originator="status-1")
-    assert daraja_command_reconcile() == {"queried": 1, "skipped": 0}
-    assert daraja_command_reconcile() == {"queried": 0, "skipped": 1}  # paced
+    assert daraja_command_reconcile() == {"queried": 1, "skipped": 0, "review": 0}
+    assert daraja_command_reconcile() == {"queried": 0, "skipped": 1, "review": 0}  # paced
     body = sent(daraja, STATUS)
     assert body["OriginalConversationID"] == command.originator_conversation_id
     assert body["CommandID"] == "TransactionStatusQuery"
@@ -356,3 +356,19 @@ def test_apply_is_idempotent_directly(accepted_b2c):
     result = parse_result(success_result(accepted_b2c))
     assert daraja_command_apply_result(command_id=accepted_b2c.pk, result=result) == ApplyOutcome.APPLIED
     assert daraja_command_apply_result(command_id=accepted_b2c.pk, result=result) == ApplyOutcome.DUPLICATE
+
+
+def test_a_payout_status_never_finds_goes_to_review_after_the_last_query(owner, daraja):
+    command = make_b2c(owner)
+    daraja.add(responses.POST, B2C, body=requests.exceptions.ReadTimeout())
+    daraja_command_send(command_id=command.pk)
+    ack(daraja, STATUS)
+    for _ in range(commands.MAX_STATUS_QUERIES):
+        DarajaCommand.objects.filter(pk=command.pk).update(last_queried_at=None)
+        assert daraja_command_reconcile()["queried"] == 1
+    DarajaCommand.objects.filter(pk=command.pk).update(last_queried_at=None)
+    assert daraja_command_reconcile() == {"queried": 0, "skipped": 0, "review": 1}
+    command.refresh_from_db()
+    assert command.status == "needs_review"
+    assert changes == [(command.pk, "unknown", "needs_review")]
+    assert len([c for c in daraja.calls if c.request.url == B2C]) == 1
