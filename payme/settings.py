@@ -197,6 +197,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "accounts.models.Membership.Role",
         "MemberRoleEnum": [("cashier", "Cashier")],
+        "PayoutMethodEnum": "payouts.models.Payout.Method",
+        "PaymentConfigMethodEnum": "payment_configs.models.PaymentConfig.Method",
     },
 }
 
