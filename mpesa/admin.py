@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin
-from mpesa.models import C2BRegistration, CallbackDelivery, StkPush
+from mpesa.models import C2BRegistration, CallbackDelivery, DarajaCommand, StkPush
 
 
 @admin.register(StkPush)
@@ -50,3 +50,21 @@ class C2BRegistrationAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdm
     exclude = ("token", "source_id")
     ordering = ("-created_at", "-id")
 
+@admin.register(DarajaCommand)
+class DarajaCommandAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
+    list_display = ("created_at", "business", "kind", "purpose", "amount", "status", "result_code", "receipt")
+    list_filter = ("status", "kind", "purpose", "environment")
+    list_select_related = ("business",)
+    raw_id_fields = ("parent",)
+    search_fields = ("receipt", "transaction_id", "originator_conversation_id")
+    date_hierarchy = "created_at"
+    # The callback token is a shared secret with Safaricom; the raw bodies are for superusers.
+    exclude = ("callback_token",)
+    ordering = ("-created_at", "-id")
+    list_per_page = 50
+    show_full_result_count = False
+
+    def get_exclude(self, request, obj=None):
+        if request.user.is_superuser:
+            return self.exclude
+        return (*self.exclude, "raw_request", "raw_response", "raw_result")

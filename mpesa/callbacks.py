@@ -18,7 +18,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from mpesa import c2b, outcomes
-from mpesa.models import C2BRegistration, CallbackDelivery, StkPush
+from mpesa.commands import TIMEOUT_SUFFIX, MalformedResult, daraja_command_apply_result, parse_result
+from mpesa.commands import ApplyOutcome as CommandOutcome
+from mpesa.models import C2BRegistration, CallbackDelivery, DarajaCommand, StkPush
 from mpesa.services import (
     ApplyOutcome,
     PushResult,
@@ -150,13 +152,14 @@ def stored_body(raw: bytes) -> tuple[str, bool]:
     return text, False
 
 
-def _record(request, token, raw, outcome, detail="", push=None):
+def _record(request, token, raw, outcome, detail="", push=None, command=None):
     body, encoded = stored_body(raw)
     if encoded:
         detail = f"{detail} (body stored as base64)".strip()
     # Plain SQL (payme/sql.py): this insert runs for every delivery.
     return sql.insert(CallbackDelivery(
         push=push,
+        command=command,
         token_prefix=token[:8],
         body=body,
         remote_addr=request.META.get("REMOTE_ADDR") or None,
@@ -198,9 +201,9 @@ def _reply(outcome, status=200):
     return JsonResponse({"ResultCode": 1, "ResultDesc": f"Rejected: {outcome}"}, status=status)
 
 
-def _answer(request, token, raw, outcome, detail="", status=200, push=None):
+def _answer(request, token, raw, outcome, detail="", status=200, push=None, command=None):
     """Store the delivery with its (already known) outcome, then answer."""
-    _record(request, token, raw, outcome, detail, push)
+    _record(request, token, raw, outcome, detail, push, command)
     return _reply(outcome, status)
 
 
@@ -243,6 +246,11 @@ def _handle(request, token, kind="confirmation"):
         registration = sql.select_by(C2BRegistration, token=token) if len(token) <= 64 else None
         if registration is not None:
             return _handle_c2b(request, token, raw, body, registration, kind)
+        # A Result or QueueTimeOut URL of a command (B2C, reversal, status, balance).
+        command_token, timed_out = (token[: -len(TIMEOUT_SUFFIX)], True) if token.endswith(TIMEOUT_SUFFIX) else (token, False)
+        command = DarajaCommand.objects.filter(callback_token=command_token).first() if len(command_token) <= 64 and kind == "confirmation" else None
+        if command is not None:
+            return _handle_command(request, token, raw, body, command, timed_out)
         logger.warning("Callback with an unknown token")
         return _answer(request, token, raw, Outcome.UNKNOWN_TOKEN)
 
@@ -318,3 +326,25 @@ def _handle_c2b(request, token, raw, body, registration, kind):
 
     c2b.c2b_receipt_record(registration=registration, payment=payment, raw=body, then=then)
     return JsonResponse(ACCEPTED)
+
+
+_COMMAND_OUTCOMES = {
+    CommandOutcome.APPLIED: Outcome.APPLIED,
+    CommandOutcome.DUPLICATE: Outcome.DUPLICATE,
+    CommandOutcome.REVIEW: Outcome.REVIEW,
+    CommandOutcome.IGNORED: Outcome.IGNORED,
+    CommandOutcome.LEFT_OPEN: Outcome.LEFT_PENDING,
+}
+
+
+def _handle_command(request, token, raw, body, command, timed_out):
+    """A Result (or QueueTimeOut) delivery for a command: stored first, then applied once under
+    the command's row lock; a result that does not match the command goes to review."""
+    try:
+        result = parse_result(body, queue_timeout=timed_out)
+    except MalformedResult as exc:
+        return _answer(request, token, raw, Outcome.MALFORMED, str(exc), status=400, command=command)
+    delivery = _record(request, token, raw, Outcome.RECEIVED, command=command)
+    outcome = daraja_command_apply_result(command_id=command.pk, result=result, verify_details=True)
+    _set_outcome(delivery, _COMMAND_OUTCOMES[outcome], result.result_code)
+    return _reply(_COMMAND_OUTCOMES[outcome])

@@ -23,9 +23,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from django.conf import settings
 from django.core.cache import cache as default_cache
 
@@ -41,6 +44,20 @@ STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
 C2B_REGISTER_PATHS = {"v1": "/mpesa/c2b/v1/registerurl", "v2": "/mpesa/c2b/v2/registerurl"}
 # "Invalid Access Token" differs per API product (REFERENCE.md section 2).
 TOKEN_ERROR_CODES = {"404.001.03", "401.002.01", "400.003.01"}
+B2C_PATH = "/mpesa/b2c/v3/paymentrequest"
+REVERSAL_PATH = "/mpesa/reversal/v1/request"
+TRANSACTION_STATUS_PATH = "/mpesa/transactionstatus/v1/query"
+ACCOUNT_BALANCE_PATH = "/mpesa/accountbalance/v1/query"
+B2C_COMMANDS = ("BusinessPayment", "SalaryPayment", "PromotionPayment")
+# REFERENCE.md section 15: these four break Daraja's credential; refuse them on input.
+INITIATOR_PASSWORD_FORBIDDEN = "()@."
+DUPLICATE_ORIGINATOR = "500.002.1001"
+CERTS_DIR = Path(__file__).resolve().parent / "certs"
+CERTIFICATES = {
+    "production": CERTS_DIR / "production.cer",
+    "sandbox": CERTS_DIR / "sandbox.cer",
+    "simulator": Path(__file__).resolve().parent / "simulator" / "certs" / "simulator.cer",
+}
 TOKEN_EARLY_REFRESH_SECONDS = 60
 MAX_BODY_BYTES = 1024 * 1024
 # STK query answers "4999" with HTTP 200 while still processing (one 2026 observation).
@@ -96,6 +113,28 @@ class StkQueryResult:
     result_code: str | None
     result_desc: str
     raw: dict
+
+
+@dataclass(frozen=True)
+class Initiator:
+    """An API operator of a shortcode (B2C, reversal, status, balance). The password never
+    appears in repr or logs; the SecurityCredential is computed from it at call time."""
+
+    shortcode: str
+    name: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CommandAccepted:
+    """Daraja's acknowledgement of a result-URL command; the result comes later."""
+
+    conversation_id: str
+    originator_conversation_id: str
+    response_code: str
+    response_description: str
+    raw: dict
+    duplicate: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,6 +228,35 @@ def validate_stk_request(req: StkPushRequest) -> None:
     problem = rules.callback_url_problem(req.callback_url)
     if problem:
         raise DarajaInvalidRequest("CallBackURL", problem)
+
+
+def initiator_password_problem(password: str) -> str | None:
+    if not password or not password.isascii() or not password.isprintable():
+        return "must be printable ASCII"
+    bad = sorted({c for c in password if c in INITIATOR_PASSWORD_FORBIDDEN})
+    if bad:
+        return f"must not contain {' '.join(bad)} (they break Daraja's SecurityCredential)"
+    return None
+
+
+@lru_cache(maxsize=8)
+def _public_key(path: str):
+    return x509.load_pem_x509_certificate(Path(path).read_bytes()).public_key()
+
+
+def certificate_path(environment: str) -> Path:
+    override = getattr(settings, "MPESA_CERTIFICATE_PATH", "")
+    if override and environment != "simulator":
+        return Path(override)
+    return CERTIFICATES[environment]
+
+
+def security_credential(password: str, *, environment: str) -> str:
+    """base64(RSA PKCS#1 v1.5(password bytes)) with the environment's certificate (REFERENCE.md
+    section 6: the plain password bytes, not OAEP). Random padding: it differs on every call.
+    Computed at call time and never stored."""
+    key = _public_key(str(certificate_path(environment)))
+    return base64.b64encode(key.encrypt(password.encode(), PKCS1v15())).decode()
 
 
 _local = threading.local()
@@ -433,6 +501,136 @@ class DarajaClient:
             raw=parsed,
         )
 
+    # -- Result-URL commands: B2C, reversal, transaction status, account balance --
+
+    def _credential(self, initiator: Initiator) -> str:
+        problem = initiator_password_problem(initiator.password)
+        if problem:
+            raise DarajaInvalidRequest("SecurityCredential", f"the initiator password {problem}")
+        return security_credential(initiator.password, environment=self.environment)
+
+    def _command(self, path: str, body: dict, *, originator_id: str | None = None) -> CommandAccepted:
+        """POST a command once. ``500.002.1001`` (duplicate OriginatorConversationID) means Daraja
+        already has this request (REFERENCE.md section 15): it is returned as accepted with
+        ``duplicate=True`` — the caller settles it by Transaction Status and never resends."""
+        status, parsed, _ = self._authorized_post(path, body)
+        envelope = _envelope(parsed)
+        if envelope:
+            if envelope[0] == DUPLICATE_ORIGINATOR and originator_id:
+                return CommandAccepted("", originator_id, envelope[0], envelope[1], parsed, duplicate=True)
+            raise DarajaRejected(envelope[0], envelope[1], http_status=status, raw=parsed)
+        if status != 200 or not isinstance(parsed, dict):
+            raise DarajaUnavailable(f"Unexpected answer from Daraja (HTTP {status})", http_status=status)
+        response_code = str(parsed.get("ResponseCode", ""))
+        if response_code != "0":
+            if response_code:
+                raise DarajaRejected(response_code, str(parsed.get("ResponseDescription", "")), http_status=status, raw=parsed)
+            raise DarajaUnavailable("Daraja's answer had no ResponseCode", http_status=status)
+        return CommandAccepted(
+            conversation_id=str(parsed.get("ConversationID") or ""),
+            originator_conversation_id=str(parsed.get("OriginatorConversationID") or originator_id or ""),
+            response_code=response_code,
+            response_description=str(parsed.get("ResponseDescription", "")),
+            raw=parsed,
+        )
+
+    def b2c_payment(
+        self, *, initiator: Initiator, originator_conversation_id: str, command_id: str, amount: int, phone: str,
+        remarks: str, result_url: str, timeout_url: str, occasion: str = "",
+    ) -> CommandAccepted:
+        """B2C v3: we generate the OriginatorConversationID (unique per payout, recorded before the
+        call). Never retried: a second POST can pay twice."""
+        if command_id not in B2C_COMMANDS:
+            raise DarajaInvalidRequest("CommandID", f"must be one of {', '.join(B2C_COMMANDS)}")
+        _check_amount(amount)
+        if not rules.PHONE_RE.match(str(phone)):
+            raise DarajaInvalidRequest("PartyB", "must be 2547XXXXXXXX or 2541XXXXXXXX")
+        _check_shortcode("PartyA", initiator.shortcode)
+        if not 2 <= len(remarks) <= 100:
+            raise DarajaInvalidRequest("Remarks", "must be 2 to 100 characters")
+        _check_urls(result_url, timeout_url)
+        body = {
+            "OriginatorConversationID": originator_conversation_id,
+            "InitiatorName": initiator.name,
+            "SecurityCredential": self._credential(initiator),
+            "CommandID": command_id,
+            "Amount": int(amount),
+            "PartyA": str(initiator.shortcode),
+            "PartyB": str(phone),
+            "Remarks": remarks,
+            "QueueTimeOutURL": timeout_url,
+            "ResultURL": result_url,
+            "Occasion": occasion or remarks[:100],
+        }
+        return self._command(B2C_PATH, body, originator_id=originator_conversation_id)
+
+    def reversal(
+        self, *, initiator: Initiator, transaction_id: str, amount: int, remarks: str, result_url: str, timeout_url: str,
+        occasion: str = "",
+    ) -> CommandAccepted:
+        """Reverse a receipt into the shortcode. ``RecieverIdentifierType`` is misspelled on purpose."""
+        _check_amount(amount)
+        _check_shortcode("ReceiverParty", initiator.shortcode)
+        if not transaction_id or not str(transaction_id).isalnum():
+            raise DarajaInvalidRequest("TransactionID", "must be an M-Pesa receipt")
+        _check_urls(result_url, timeout_url)
+        body = {
+            "Initiator": initiator.name,
+            "SecurityCredential": self._credential(initiator),
+            "CommandID": "TransactionReversal",
+            "TransactionID": transaction_id,
+            "Amount": int(amount),
+            "ReceiverParty": str(initiator.shortcode),
+            "RecieverIdentifierType": "11",
+            "ResultURL": result_url,
+            "QueueTimeOutURL": timeout_url,
+            "Remarks": remarks[:100] or "Refund",
+            "Occasion": occasion or remarks[:100] or "Refund",
+        }
+        return self._command(REVERSAL_PATH, body)
+
+    def transaction_status(
+        self, *, initiator: Initiator, result_url: str, timeout_url: str, transaction_id: str = "",
+        original_conversation_id: str = "", remarks: str = "Reconciliation",
+    ) -> CommandAccepted:
+        """Ask for a transaction by receipt or by OriginatorConversationID (never both empty).
+        Safe to repeat: it moves no money."""
+        if not transaction_id and not original_conversation_id:
+            raise DarajaInvalidRequest("TransactionID", "give the receipt or the OriginalConversationID")
+        _check_shortcode("PartyA", initiator.shortcode)
+        _check_urls(result_url, timeout_url)
+        body = {
+            "Initiator": initiator.name,
+            "SecurityCredential": self._credential(initiator),
+            "CommandID": "TransactionStatusQuery",
+            "PartyA": str(initiator.shortcode),
+            "IdentifierType": "4",
+            "ResultURL": result_url,
+            "QueueTimeOutURL": timeout_url,
+            "Remarks": remarks,
+            "Occasion": remarks,
+        }
+        if transaction_id:
+            body["TransactionID"] = transaction_id
+        if original_conversation_id:
+            body["OriginalConversationID"] = original_conversation_id
+        return self._command(TRANSACTION_STATUS_PATH, body)
+
+    def account_balance(self, *, initiator: Initiator, result_url: str, timeout_url: str, remarks: str = "Balance") -> CommandAccepted:
+        _check_shortcode("PartyA", initiator.shortcode)
+        _check_urls(result_url, timeout_url)
+        body = {
+            "Initiator": initiator.name,
+            "SecurityCredential": self._credential(initiator),
+            "CommandID": "AccountBalance",
+            "PartyA": str(initiator.shortcode),
+            "IdentifierType": "4",
+            "ResultURL": result_url,
+            "QueueTimeOutURL": timeout_url,
+            "Remarks": remarks,
+        }
+        return self._command(ACCOUNT_BALANCE_PATH, body)
+
     # -- C2B register URL --
 
     def c2b_register_urls(
@@ -479,3 +677,22 @@ class DarajaClient:
             response_description=str(parsed.get("ResponseDescription", "")),
             raw=parsed,
         )
+
+
+def _check_amount(amount) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise DarajaInvalidRequest("Amount", "must be a whole number of shillings")
+    if not 1 <= amount <= settings.MPESA_MAX_AMOUNT:
+        raise DarajaInvalidRequest("Amount", f"must be between 1 and {settings.MPESA_MAX_AMOUNT}")
+
+
+def _check_shortcode(name: str, value) -> None:
+    if not rules.SHORTCODE_RE.match(str(value)):
+        raise DarajaInvalidRequest(name, "must be 5 to 7 digits")
+
+
+def _check_urls(result_url: str, timeout_url: str) -> None:
+    for name, url in (("ResultURL", result_url), ("QueueTimeOutURL", timeout_url)):
+        problem = rules.callback_url_problem(url)
+        if problem:
+            raise DarajaInvalidRequest(name, problem)

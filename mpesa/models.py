@@ -117,6 +117,9 @@ class CallbackDelivery(models.Model):
         C2B_REJECTED = "c2b_rejected", "C2B validation rejected"
 
     push = models.ForeignKey(StkPush, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    command = models.ForeignKey(
+        "mpesa.DarajaCommand", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
     token_prefix = models.CharField(max_length=12, blank=True, help_text="First characters of the URL token.")
     body = models.TextField(blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
@@ -230,3 +233,81 @@ class C2BReceipt(TimeStampedModel):
     @property
     def payer_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.middle_name, self.last_name) if part)
+
+class DarajaCommand(TimeStampedModel):
+    """One result-URL exchange with Daraja (B2C, reversal, transaction status, account balance),
+    recorded before anything is sent.
+
+    Life cycle: ``created`` → (worker claims) ``sending`` → ``accepted`` → ``succeeded`` /
+    ``failed``; no answer → ``unknown``, settled by its result or by Transaction Status, never
+    resent. A result that does not match the request goes to ``needs_review`` and changes nothing.
+    The callback token in the Result/QueueTimeOut URLs is a secret between us and Safaricom.
+    """
+
+    class Kind(models.TextChoices):
+        B2C = "b2c", "B2C payment"
+        REVERSAL = "reversal", "Reversal"
+        TRANSACTION_STATUS = "transaction_status", "Transaction status"
+        ACCOUNT_BALANCE = "account_balance", "Account balance"
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created (not sent yet)"
+        SENDING = "sending", "Sending (a worker is calling Daraja)"
+        ACCEPTED = "accepted", "Accepted (waiting for the result)"
+        UNKNOWN = "unknown", "Unknown (Daraja did not answer)"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+
+    OPEN_STATUSES = (Status.CREATED, Status.SENDING, Status.ACCEPTED, Status.UNKNOWN)
+    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.NEEDS_REVIEW)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    business = models.ForeignKey("accounts.Business", on_delete=models.PROTECT, related_name="daraja_commands")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    purpose = models.CharField(max_length=32, help_text="Whose handler settles it (registered by the owning app).")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="status_queries",
+        help_text="For a transaction status query: the command it asks about.",
+    )
+    environment = models.CharField(max_length=16, help_text="simulator, sandbox or production.")
+    shortcode = models.CharField(max_length=7, help_text="PartyA / ReceiverParty: the business's B2C shortcode.")
+    command_id = models.CharField(max_length=32, help_text="Daraja's CommandID (BusinessPayment, TransactionReversal…).")
+    amount = models.PositiveIntegerField(null=True, blank=True, help_text="Whole KES (B2C and reversal).")
+    phone = models.CharField(max_length=12, blank=True, help_text="PartyB of a B2C payment.")
+    transaction_id = models.CharField(max_length=32, blank=True, help_text="The receipt a reversal or a status query is about.")
+    remarks = models.CharField(max_length=100, blank=True)
+    originator_conversation_id = models.CharField(
+        max_length=64, unique=True, help_text="Ours, recorded before sending (Daraja's own, for all but B2C v3, is in raw_response)."
+    )
+    conversation_id = models.CharField(max_length=64, blank=True)
+    callback_token = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED, db_index=True)
+    result_code = models.CharField(max_length=32, blank=True, help_text="Normalised: '0', '2001', 'R000002'.")
+    result_desc = models.CharField(max_length=255, blank=True)
+    daraja_error_code = models.CharField(max_length=32, blank=True, help_text="Daraja's errorCode when it refused the request.")
+    receipt = models.CharField(max_length=32, blank=True, help_text="The M-Pesa TransactionID of a completed command.")
+    recipient_name = models.CharField(max_length=120, blank=True)
+    completed_at_daraja = models.DateTimeField(null=True, blank=True, help_text="TransactionCompletedDateTime (EAT).")
+    result_parameters = models.JSONField(null=True, blank=True, help_text="ResultParameters by Key.")
+    raw_request = models.JSONField(null=True, blank=True, help_text="Sent body without the SecurityCredential.")
+    raw_response = models.JSONField(null=True, blank=True)
+    raw_result = models.JSONField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    last_queried_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gt=0), name="daraja_command_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="daraja_command_status_idx")]
+
+    def __str__(self):
+        amount = f" KES {self.amount}" if self.amount else ""
+        return f"{self.get_kind_display()}{amount} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES

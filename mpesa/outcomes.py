@@ -90,3 +90,70 @@ def reason_for(result_code: str, result_desc: str = "") -> str:
 
 def is_subscriber_locked(error_code: str, error_message: str) -> bool:
     return error_code == "500.001.1001" and "lock subscriber" in (error_message or "").lower()
+
+
+# --- Result-URL commands (B2C, reversal, status, balance): REFERENCE.md sections 6 and 7 -------
+
+QUEUE_TIMEOUT = "queue_timeout"
+
+_COMMAND_REASONS = {
+    "0": "Completed.",
+    "1": "The B2C account does not hold enough money for this payment. Top up the utility account.",
+    "2": "The amount is below the M-Pesa minimum for a payment.",
+    "3": "The amount is above the M-Pesa maximum for one payment.",
+    "4": "The recipient would exceed their daily M-Pesa limit.",
+    "5": "The payment would take the account below its minimum balance.",
+    "6": "M-Pesa could not resolve the paying account.",
+    "7": "M-Pesa could not resolve the receiving party.",
+    "8": "The recipient's M-Pesa account would exceed its maximum balance.",
+    "11": "The paying account is not active.",
+    "12": "The account details are invalid.",
+    "13": "The account details are invalid.",
+    "14": "The account details are invalid.",
+    "15": "M-Pesa detected a duplicate of this payment.",
+    "17": "M-Pesa had an internal failure. Nothing was paid; try again later.",
+    "20": "M-Pesa does not know this initiator.",
+    "21": "The initiator does not have the role this needs on the M-Pesa portal (B2C, reversal or status).",
+    "26": "M-Pesa is busy right now. Try again in a few minutes.",
+    "2001": (
+        "Safaricom says the initiator password is wrong or has expired (API initiator passwords expire "
+        "after 90 days). Reset it on the M-Pesa portal and update the payout config."
+    ),
+    "2006": "The account's status does not allow this transaction.",
+    "2028": "This shortcode has no permission for this (ask Safaricom to enable B2C or reversals on it).",
+    "2040": "The recipient is not a registered M-Pesa customer.",
+    "8006": "The initiator's security credential is locked. Unlock it on the M-Pesa portal.",
+    "SFC_IC0003": "The phone number is not valid or not on M-Pesa.",
+    "R000001": "This M-Pesa payment was already reversed.",
+    "R000002": "M-Pesa does not know the original transaction (the receipt is invalid).",
+    QUEUE_TIMEOUT: "M-Pesa timed out the request in its queue; PayMe is checking whether it went through.",
+    "500.002.1001": "M-Pesa already has this request; PayMe is checking its outcome (it is never sent twice).",
+    "oauth_failed": "Safaricom refused the Daraja consumer key and secret.",
+    "500.003.02": "Safaricom is limiting requests right now. Nothing was sent; try again shortly.",
+    "500.003.03": "The Daraja request quota is used up. Nothing was sent; try again later.",
+}
+
+
+def normalise_result_code(value) -> str:
+    """ResultCode may be an int, a float, a string, or zero-padded ("00000000") — REFERENCE.md 15.
+    Numeric codes become their plain decimal text; others ("R000002", "SFC_IC0003") are kept."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return str(int(text))
+    return text[:32]
+
+
+def command_reason_for(result_code: str, result_desc: str = "") -> str:
+    """Plain words for a B2C / reversal / status / balance result or refusal. Never a secret."""
+    code = str(result_code or "")
+    if code in _COMMAND_REASONS:
+        return _COMMAND_REASONS[code]
+    if code == INVALID_REQUEST:
+        return f"The request was not valid: {result_desc}".strip()
+    if code and not code[0].isdigit() and "." not in code:
+        return f"M-Pesa did not complete it: {result_desc}".strip() if result_desc else f"M-Pesa did not complete it (code {code})."
+    return f"M-Pesa did not complete it (code {code}){': ' + result_desc if result_desc else '.'}"

@@ -35,3 +35,23 @@ def c2b_registration_send_task(registration_id: int) -> None:
     from mpesa.c2b import c2b_registration_send
 
     c2b_registration_send(registration_id=registration_id)
+
+@shared_task(name="mpesa.daraja_command_send", ignore_result=True)
+def daraja_command_send_task(command_id: int) -> None:
+    from mpesa.commands import daraja_command_send
+
+    daraja_command_send(command_id=command_id)
+
+
+@shared_task(name="mpesa.daraja_command_sweep", ignore_result=True)
+def daraja_command_sweep_task() -> dict:
+    from mpesa.commands import daraja_command_sweep
+
+    return daraja_command_sweep()
+
+
+@shared_task(name="mpesa.daraja_command_reconcile", ignore_result=True)
+def daraja_command_reconcile_task() -> dict:
+    from mpesa.commands import daraja_command_reconcile
+
+    return daraja_command_reconcile()

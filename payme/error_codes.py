@@ -24,6 +24,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "insufficient_tokens": (402, "The wallet has too few tokens."),
     # 403
     "permission_denied": (403, "The role may not do this (cashiers take sales; owners do the rest)."),
+    "approval_not_allowed": (403, "A payout above the threshold needs a second owner (or a platform superuser), not the one who asked."),
     # 404
     "not_found": (404, "No such object here (another business's objects are 404 too; so is another `businessId`)."),
     "payment_config_missing": (404, "Reading or changing a config when none is active (409 when starting a payment)."),
@@ -39,9 +40,15 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "c2b_payment_not_unmatched": (409, "`…/match`: this C2B payment is already matched, left, or in review."),
     "sale_not_open": (409, "`…/match`: the sale is not an unpaid invoice."),
     "amount_mismatch": (409, "`…/match`: the payment's amount differs from the invoice's."),
+    "payout_config_missing": (409, "Money out needs a payout config first (`setup_url`); 404 when reading or changing one that is not there."),
+    "payout_not_awaiting_approval": (409, "Approve or reject: this payout is not waiting for approval."),
+    "sale_not_refundable": (409, "Only a paid sale can be refunded."),
     # 413, 422, 429
     "request_too_large": (413, "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (1 MB); `max_bytes` says the limit."),
     "idempotency_key_reused": (422, "This Idempotency-Key was used with a different body."),
+    "payout_limit_exceeded": (422, "The amount is above the payout config's `max_per_payout`; field `amount`."),
+    "daily_limit_exceeded": (422, "The amount would pass the payout config's `daily_max` for today; field `amount`."),
+    "refund_exceeds_paid": (422, "More than is left to refund on the sale; field `amount` says how much is left."),
     "throttled": (429, "Too many requests; wait `Retry-After` seconds."),
     # 5xx. Daraja's refusals and silences are no longer answers (the worker tier): they show on the
     # payment's record (`status`, `reason`, `daraja_error_code`).
@@ -50,7 +57,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 
 # Codes that only exist on one status but are shared by two (payment_config_missing is 409 when a
 # payment starts without a config).
-ALSO = {"payment_config_missing": (409,)}
+ALSO = {"payment_config_missing": (409,), "payout_config_missing": (404,)}
 
 
 def codes_for_status(status: int) -> list[str]:

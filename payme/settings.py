@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "payment_configs",
     "wallet",
     "sales",
+    "payouts",
 ]
 
 MIDDLEWARE = [
@@ -201,6 +202,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "accounts.models.Membership.Role",
         "MemberRoleEnum": [("cashier", "Cashier")],
+        "PayoutMethodEnum": "payouts.models.Payout.Method",
+        "PaymentConfigMethodEnum": "payment_configs.models.PaymentConfig.Method",
     },
 }
 
@@ -236,6 +239,11 @@ MPESA_CONFIRM_CALLBACKS = env.bool("MPESA_CONFIRM_CALLBACKS", default=False)
 MPESA_CONNECT_TIMEOUT = env.float("MPESA_CONNECT_TIMEOUT", default=5.0)
 MPESA_READ_TIMEOUT = env.float("MPESA_READ_TIMEOUT", default=20.0)
 MPESA_MAX_AMOUNT = env.int("MPESA_MAX_AMOUNT", default=250_000)
+# The certificate the initiator password is encrypted with (SecurityCredential); empty: the one
+# shipped for MPESA_ENV in mpesa/certs/ (the simulator always uses its own test certificate).
+MPESA_CERTIFICATE_PATH = env("MPESA_CERTIFICATE_PATH", default="")
+# Result-URL commands (B2C, reversal): ask Transaction Status about one still open after this long.
+MPESA_COMMAND_RECONCILE_AFTER_SECONDS = env.int("MPESA_COMMAND_RECONCILE_AFTER_SECONDS", default=120)
 # How long a prompt may stay pending before reconciliation gives up on it (it expires).
 MPESA_PENDING_EXPIRY_SECONDS = env.int("MPESA_PENDING_EXPIRY_SECONDS", default=180)
 # Reconciliation leaves younger pushes alone: the callback usually arrives within seconds.
@@ -306,6 +314,8 @@ WALLET_CHECK_INTERVAL_SECONDS = env.float("WALLET_CHECK_INTERVAL_SECONDS", defau
 CELERY_BEAT_SCHEDULE = {
     "stk-push-sweep": {"task": "mpesa.stk_push_sweep", "schedule": MPESA_SWEEP_INTERVAL_SECONDS},
     "stk-push-reconcile": {"task": "mpesa.stk_push_reconcile", "schedule": MPESA_RECONCILE_INTERVAL_SECONDS},
+    "daraja-command-sweep": {"task": "mpesa.daraja_command_sweep", "schedule": MPESA_SWEEP_INTERVAL_SECONDS},
+    "daraja-command-reconcile": {"task": "mpesa.daraja_command_reconcile", "schedule": MPESA_RECONCILE_INTERVAL_SECONDS},
     "wallet-check": {"task": "wallet.check_wallets", "schedule": WALLET_CHECK_INTERVAL_SECONDS},
     "invoice-expire": {"task": "sales.invoice_expire_due", "schedule": 60.0},
 }

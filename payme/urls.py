@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/", include("payment_configs.urls")),
     path("api/", include("wallet.urls")),
     path("api/", include("sales.urls")),
+    path("api/", include("payouts.urls")),
     path("api/", include("mpesa.urls")),
 ]
 

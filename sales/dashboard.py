@@ -42,6 +42,8 @@ class Dashboard:
     bars: list[DayBar] = field(default_factory=list)
     chart_max: int = 0
     business_count: int | None = None  # the whole platform only
+    payout_state: str = ""  # a business only: its B2C utility balance, as last reported
+    payout_detail: str = ""
 
 
 def _scope(qs, business):
@@ -106,6 +108,7 @@ def build_dashboard(business) -> Dashboard:
             config_state = f"{number}: {config.get_verification_status_display()}"
             config_detail = config.verification_message
         title = business.name
+        payout_state, payout_detail = _payout_card(business)
     return Dashboard(
         title=title,
         wallet_balance=wallet_balance,
@@ -120,4 +123,20 @@ def build_dashboard(business) -> Dashboard:
         bars=bars,
         chart_max=chart_max,
         business_count=business_count,
+        payout_state=payout_state if business is not None else "",
+        payout_detail=payout_detail if business is not None else "",
     )
+
+
+def _payout_card(business) -> tuple[str, str]:
+    from payouts.models import Payout, PayoutConfig
+
+    config = PayoutConfig.objects.filter(business=business, is_active=True).first()
+    if config is None:
+        return "Not set up", "Set up your B2C shortcode and initiator to pay out and refund."
+    waiting = Payout.objects.filter(business=business, status=Payout.Status.AWAITING_APPROVAL).count()
+    waiting_text = f"{waiting} awaiting approval. " if waiting else ""
+    if config.balance is None:
+        return f"B2C {config.shortcode}", f"{waiting_text}Balance not asked yet (POST /api/payout-config/balance)."
+    when = timezone.localtime(config.balance_at).strftime("%d %b %H:%M") if config.balance_at else ""
+    return f"KES {config.balance:,.2f}", f"{waiting_text}B2C {config.shortcode}, as of {when}."

@@ -2,7 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 
 from payme.models import TimeStampedModel
@@ -39,6 +39,8 @@ class Sale(TimeStampedModel):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
         EXPIRED = "expired", "Expired"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
 
     class StockState(models.TextChoices):
         NONE = "none", "No stock (ad-hoc amount)"
@@ -74,12 +76,13 @@ class Sale(TimeStampedModel):
         max_length=100,
         help_text="As the cashier typed it; Daraja gets it shortened to 13 characters (the push keeps that).",
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=255, blank=True, help_text="Why it is not paid, in plain words.")
     mpesa_receipt = models.CharField(max_length=32, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     stock_state = models.CharField(max_length=10, choices=StockState.choices, default=StockState.NONE)
     token_fee = models.PositiveIntegerField(default=0)
+    refunded_amount = models.PositiveIntegerField(default=0, help_text="KES refunded so far (succeeded refunds).")
     needs_review = models.BooleanField(default=False, db_index=True, help_text="Flagged for a human: see review_reason.")
     review_reason = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -87,7 +90,10 @@ class Sale(TimeStampedModel):
     class Meta:
         # Newest first wherever sales are listed (the owner's admin list had no order at all).
         ordering = ["-created_at", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="sale_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="sale_amount_positive"),
+            models.CheckConstraint(condition=Q(refunded_amount__lte=F("amount")), name="sale_refunded_not_above_amount"),
+        ]
         indexes = [
             models.Index(fields=["business", "-created_at"], name="sale_business_newest_idx"),
             models.Index(fields=["business", "status", "-created_at"], name="sale_business_status_idx"),
@@ -127,6 +133,7 @@ class StockMovement(models.Model):
         RESERVE = "reserve", "Reserved for a sale"
         RELEASE = "release", "Released (sale not paid)"
         RETAKE = "retake", "Taken again (late payment)"
+        REFUND = "refund", "Returned by a refund"
 
     business = models.ForeignKey("accounts.Business", on_delete=models.PROTECT, related_name="+")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")

@@ -103,6 +103,7 @@ class SaleOut(serializers.Serializer):
     )
     paid_at = serializers.DateTimeField(allow_null=True)
     needs_review = serializers.BooleanField()
+    refunded_amount = serializers.IntegerField(help_text="KES refunded so far (succeeded refunds).")
     created_at = serializers.DateTimeField()
     customer_message = serializers.SerializerMethodField(
         help_text=(

@@ -556,3 +556,21 @@ def invoice_expire_due(*, now=None) -> int:
             sale.save()
             expired += 1
     return expired
+
+def sale_refund_applied(*, sale_id: int, refunded_total: int, restock: bool, reference: str) -> Sale:
+    """A refund of the sale succeeded (called by payouts inside the refund's transaction): record
+    the refunded total (summed from the refund records, so a replay changes nothing), mark the
+    sale ``partially_refunded`` / ``refunded``, and return the cart's stock once (per-product
+    movements keyed by ``reference``). Locks the sale, then its products in id order."""
+    sale = Sale.objects.select_for_update().get(pk=sale_id)
+    sale.refunded_amount = min(refunded_total, sale.amount)
+    sale.status = Sale.Status.REFUNDED if sale.refunded_amount >= sale.amount else Sale.Status.PARTIALLY_REFUNDED
+    if restock and sale.stock_state == Sale.StockState.COMMITTED:
+        items = list(sale.items.all())
+        locked = _lock_products([item.product_id for item in items])
+        for item in items:
+            _move_stock(product=locked[item.product_id], delta=item.quantity, reason=StockMovement.Reason.REFUND,
+                        reference=f"{reference}:{item.product_id}", sale=sale)
+        sale.stock_state = Sale.StockState.RELEASED
+    sale.save(update_fields=["refunded_amount", "status", "stock_state", "updated_at"])
+    return sale

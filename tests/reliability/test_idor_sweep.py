@@ -11,6 +11,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from mpesa.c2b import c2b_receipt_record, parse_confirmation
 from mpesa.services import PushResult, stk_push_apply_result
+from payouts.services import payout_config_setup, payout_request
 from sales.services import product_create, sale_create
 from tests.conftest import setup_till
 from tests.mpesa.test_c2b import confirmation, make_registration
@@ -49,11 +50,15 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
         registration=registration, raw={},
         payment=parse_confirmation(confirmation(TransID="ALPHAC2B01", BusinessShortCode="7654321", BillRefNumber="ALPHAACCT"), registration),
     )
+    payout_config_setup(business=a.business, shortcode="600996", initiator_name="alphainitiator",
+                        initiator_password="Alpha-Initiator-Pw1", approval_threshold=10)
+    payout = payout_request(business=a.business, user=a.user, phone="254722777666", amount=77, remarks="Alpha supplier")
     ids = {"product_id": str(product.public_id), "sale_id": str(sale.public_id), "purchase_id": str(purchase.public_id),
-           "payment_id": str(c2b_payment.public_id), "token": sale.push.callback_token}
+           "payment_id": str(c2b_payment.public_id), "token": sale.push.callback_token, "payout_id": str(payout.public_id)}
     secrets_of_a = [a.business.name, str(a.business.public_id), a.user.email, "ALPHA-SKU", "Alpha Widget", "ALPHARCPT1",
                     "ALPHAREF", "Alpha Till Name", str(product.public_id), str(sale.public_id), str(purchase.public_id), "254722999888",
-                    "ALPHAC2B01", "ALPHAACCT", str(c2b_payment.public_id)]
+                    "ALPHAC2B01", "ALPHAACCT", str(c2b_payment.public_id),
+                    str(payout.public_id), "alphainitiator", "Alpha-Initiator-Pw1", "254722777666", "Alpha supplier"]
     b_token = str(RefreshToken.for_user(b.user).access_token)
 
     checked = 0
@@ -61,7 +66,7 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
         if regex.startswith(PUBLIC) or "daraja/callback" in regex or regex == "api/":
             continue
         url = concrete(regex, ids)
-        object_url = any(name in regex for name in ("product_id", "sale_id", "purchase_id", "payment_id"))
+        object_url = any(name in regex for name in ("product_id", "sale_id", "purchase_id", "payment_id", "payout_id"))
         for method in METHODS:
             for headers in ({}, {"HTTP_AUTHORIZATION": f"Bearer {b_token}"}):
                 if method in ("get", "delete"):
@@ -84,3 +89,9 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
     assert (product.name, product.price, product.stock, product.is_active) == ("Alpha Widget", 99, 6, True)
     c2b_payment.refresh_from_db()
     assert (c2b_payment.status, c2b_payment.amount) == ("unmatched", 5)
+    payout.refresh_from_db()
+    assert (payout.status, payout.approved_by_id, payout.rejected_by_id) == ("awaiting_approval", None, None)
+    from payouts.models import Payout
+    from sales.models import Sale
+
+    assert Payout.objects.count() == 1 and Sale.objects.get(pk=sale.pk).status == "paid"

@@ -61,11 +61,26 @@ class Command(BaseCommand):
             User.objects.create_superuser(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, full_name="Platform Admin")
         if not User.objects.filter(email=OWNER_EMAIL).exists():
             self._create_demo_business()
+        self._ensure_payout_config()
         self.stdout.write(self.style.SUCCESS("Demo ready."))
         self.stdout.write(f"  Platform superuser: {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
         self.stdout.write(f"  Demo owner:         {OWNER_EMAIL} / {OWNER_PASSWORD}")
         self.stdout.write(f"  Demo cashier:       {CASHIER_EMAIL} / {CASHIER_PASSWORD}")
         self.stdout.write("  Admin: http://127.0.0.1:8000/admin/   API docs: http://127.0.0.1:8000/api/docs")
+
+    def _ensure_payout_config(self):
+        """The sandbox's public B2C shortcode and initiator (the simulator knows them), so refunds
+        and payouts work in `make run` with no credentials. Added to older demo databases too."""
+        from payouts.models import PayoutConfig
+        from payouts.services import payout_config_setup
+
+        membership = Membership.objects.filter(user__email=OWNER_EMAIL).select_related("business").first()
+        if membership is None or PayoutConfig.objects.filter(business=membership.business).exists():
+            return
+        payout_config_setup(
+            business=membership.business, shortcode="600996", initiator_name="testapi", initiator_password="Safaricom999!*!",
+            max_per_payout=70_000, daily_max=300_000, approval_threshold=10_000,
+        )
 
     def _create_demo_business(self):
         membership = business_sign_up(
