@@ -34,7 +34,7 @@ from mpesa.daraja import (
 )
 from mpesa.models import StkPush
 from mpesa.phone import mask_phone
-from payme import sql
+from payme import publish, sql
 from payme.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -191,7 +191,9 @@ def _publish_send(push_id: int) -> None:
     from mpesa.tasks import stk_push_send_task
 
     try:
-        stk_push_send_task.delay(push_id)
+        # One LPUSH of Celery's own message on the Redis broker (payme/publish.py); elsewhere delay().
+        if not publish.publish(stk_push_send_task, (push_id,)):
+            stk_push_send_task.delay(push_id)
     except (KombuError, RedisError, OSError) as exc:
         # The answer to the client stands (the push is recorded); the sweep sends it later.
         logger.error("Could not enqueue STK push %s (%s); the sweep will send it", push_id, type(exc).__name__)
