@@ -16,11 +16,13 @@ import json
 from django.db import IntegrityError, transaction
 from rest_framework.response import Response
 
+from payme import sql
 from payme.errors import ApplicationError, UnprocessableEntity, ValidationFailed, error_body
 from payme.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+_KEY_COLUMNS = ("business_id", "scope", "key")  # the idempotency_key_unique constraint
 
 
 def _request_hash(data) -> str:
@@ -51,18 +53,18 @@ def run_idempotent(request, *, business, scope, handler):
     identity = {"business": business, "scope": scope, "key": key}
     try:
         with transaction.atomic():
-            try:
-                with transaction.atomic():  # the key takes its unique slot before any work
-                    record = IdempotencyKey.objects.create(**identity, request_hash=request_hash)
-            except IntegrityError:
-                record = None
+            # The key takes its unique slot before any work. ON CONFLICT DO NOTHING instead of
+            # catching IntegrityError: no savepoint, and a concurrent holder of the key is waited
+            # for just the same (PostgreSQL waits on the unique index, SQLite has one writer).
+            record = sql.insert(
+                IdempotencyKey(**identity, request_hash=request_hash), unless_exists=_KEY_COLUMNS,
+            )
             if record is not None:
                 response = handler()
-                IdempotencyKey.objects.filter(pk=record.pk).update(
-                    state=IdempotencyKey.State.COMPLETED,
-                    response_status=response.status_code,
-                    response_body=_stored_body(response.data),
-                )
+                record.state = IdempotencyKey.State.COMPLETED
+                record.response_status = response.status_code
+                record.response_body = _stored_body(response.data)
+                sql.update(record, ["state", "response_status", "response_body"])
                 return response
     except ApplicationError as exc:
         # The handler's rows rolled back with the key; the refusal is the answer a retry gets.

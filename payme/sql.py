@@ -25,6 +25,7 @@ from __future__ import annotations
 from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import UniqueConstraint
 
 
 def _db():
@@ -108,25 +109,41 @@ def select_by(model, *, for_update: bool = False, **equals):
     return None if row is None else build(model, row)
 
 
+def _is_unique(model, columns: tuple[str, ...]) -> bool:
+    """A unique column, or the exact columns of an unconditional UniqueConstraint."""
+    meta = model._meta
+    if len(columns) == 1 and any(f.column == columns[0] and f.unique for f in meta.concrete_fields):
+        return True
+    for constraint in meta.constraints:
+        if isinstance(constraint, UniqueConstraint) and constraint.fields and constraint.condition is None and not constraint.expressions:
+            if tuple(meta.get_field(name).column for name in constraint.fields) == columns:
+                return True
+    return False
+
+
 @cache
-def _insert_sql(model, vendor: str, unless_exists: str | None):
+def _insert_sql(model, vendor: str, unless_exists: tuple[str, ...] | None):
     meta = model._meta
     quote = _db().ops.quote_name
     fields = tuple(f for f in meta.concrete_fields if not (f.primary_key and f.db_returning))
     sql = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
     if unless_exists is not None:
-        if not any(f.column == unless_exists and f.unique for f in fields):
-            raise ValueError(f"{model.__name__}.{unless_exists} is not a unique column")
-        sql += f" ON CONFLICT ({quote(unless_exists)}) DO NOTHING"
+        if not _is_unique(model, unless_exists):
+            raise ValueError(f"{model.__name__}: {', '.join(unless_exists)} is not a unique column or constraint")
+        sql += f" ON CONFLICT ({', '.join(quote(c) for c in unless_exists)}) DO NOTHING"
     return fields, sql + f" RETURNING {quote(meta.pk.column)}"
 
 
-def insert(instance, *, unless_exists: str | None = None):
+def insert(instance, *, unless_exists: str | tuple[str, ...] | None = None):
     """INSERT one new instance (no signals, like ``bulk_create``); sets its primary key from
     ``RETURNING``.
 
-    With ``unless_exists="<unique column>"`` a row that already holds the same value wins: nothing
-    is inserted and None is returned (``ON CONFLICT … DO NOTHING`` returns no row)."""
+    With ``unless_exists="<unique column>"`` (or a tuple of the columns of a UniqueConstraint) a
+    row that already holds the same values wins: nothing is inserted and None is returned
+    (``ON CONFLICT … DO NOTHING`` returns no row). Unlike catching IntegrityError, this needs no
+    savepoint inside a transaction."""
+    if isinstance(unless_exists, str):
+        unless_exists = (unless_exists,)
     db = _db()
     model = type(instance)
     fields, sql = _insert_sql(model, db.vendor, unless_exists)

@@ -248,14 +248,24 @@ def sale_create(
             token_fee=fee,
             created_by=user,
         ))
-        SaleItem.objects.bulk_create(
+        items = SaleItem.objects.bulk_create(
             [SaleItem(sale=sale, product=product, quantity=quantity, unit_price=product.price) for product, quantity in lines]
         )
+        _known_items(sale, items)
         for product, quantity in lines:
             _move_stock(product=product, delta=-quantity, reason=StockMovement.Reason.RESERVE, reference=f"reserve:{sale.public_id}:{product.pk}", sale=sale)
         if fee > 0:
             wallet_hold(business=business, tokens=fee, reference=f"sale:{sale.public_id}")
     return sale
+
+
+def _known_items(sale: Sale, items: list[SaleItem]) -> None:
+    """Give ``sale.items`` the rows just written, as ``prefetch_related`` would: the API's answer
+    lists them without a query (and without compiling one) in the request that wrote them."""
+    queryset = sale.items.all()  # lazy: no query runs
+    queryset._result_cache = items
+    queryset._prefetch_done = True
+    sale._prefetched_objects_cache = {SaleItem._meta.get_field("sale").remote_field.cache_name: queryset}
 
 
 def sale_start(*, business, phone: str, user=None, **kwargs) -> Sale:
@@ -266,9 +276,10 @@ def sale_start(*, business, phone: str, user=None, **kwargs) -> Sale:
     what can be refused before Daraja (see ``sale_create``). Call it inside the request's
     transaction or on its own: the send waits for the outermost commit either way.
     """
-    with transaction.atomic():
-        sale = sale_create(business=business, phone=phone, user=user, **kwargs)
-        stk_push_enqueue(sale.push)
+    # No transaction of its own: sale_create's is the one that matters (a second one would only
+    # add a savepoint), and on_commit waits for the outermost commit, or runs at once outside one.
+    sale = sale_create(business=business, phone=phone, user=user, **kwargs)
+    stk_push_enqueue(sale.push)
     return sale
 
 

@@ -204,9 +204,10 @@ def token_purchase_create(*, business, phone: str, amount: int, user=None) -> To
 def token_purchase_start(*, business, phone: str, amount: int, user=None) -> TokenPurchase:
     """``token_purchase_create``, and its push sent by a worker once the transaction commits.
     Answers with the purchase ``pending``; Daraja's answer arrives on the record."""
-    with transaction.atomic():
-        purchase = token_purchase_create(business=business, phone=phone, amount=amount, user=user)
-        stk_push_enqueue(purchase.push)
+    # No transaction of its own: token_purchase_create's is the one that matters (a second one
+    # would only add a savepoint); on_commit waits for the outermost commit, or runs at once.
+    purchase = token_purchase_create(business=business, phone=phone, amount=amount, user=user)
+    stk_push_enqueue(purchase.push)
     return purchase
 
 

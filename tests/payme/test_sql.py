@@ -14,6 +14,7 @@ from accounts.authentication import user_with_tenant
 from accounts.models import Membership, User
 from mpesa.models import CallbackDelivery, StkPush
 from payme import sql
+from payme.models import IdempotencyKey
 from payment_configs.models import PaymentConfig
 from payment_configs.services import payment_config_setup
 from wallet.models import Wallet, WalletEntry
@@ -112,6 +113,23 @@ def test_insert_unless_exists_needs_a_unique_column(owner):
     with pytest.raises(ValueError, match="not a unique column"):
         sql.insert(WalletEntry(wallet=wallet, business=owner.business, kind="credit", tokens=1, balance_after=1, cause="purchase", reference="r"), unless_exists="description")
     assert not WalletEntry.objects.filter(reference="r").exists()
+
+
+def test_insert_unless_exists_takes_the_columns_of_a_unique_constraint_without_a_savepoint(owner):
+    def key(request_hash):
+        return IdempotencyKey(business=owner.business, scope="sale_payment", key="k-1", request_hash=request_hash)
+
+    columns = ("business_id", "scope", "key")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        first = sql.insert(key("a" * 64), unless_exists=columns)
+        assert sql.insert(key("b" * 64), unless_exists=columns) is None
+    assert not any("SAVEPOINT" in q["sql"] for q in queries.captured_queries)
+    stored = IdempotencyKey.objects.get()
+    assert (stored.pk, stored.request_hash, stored.state, stored.response_status, stored.response_body) == (first.pk, "a" * 64, "in_progress", None, None)
+    other_scope = IdempotencyKey(business=owner.business, scope="wallet_purchase", key="k-1", request_hash="c" * 64)
+    assert sql.insert(other_scope, unless_exists=columns) is not None
+    with pytest.raises(ValueError):
+        sql.insert(key("d" * 64), unless_exists=("scope", "key"))
 
 
 def test_update_writes_only_the_named_fields_and_auto_now(owner):

@@ -1,0 +1,116 @@
+"""payme/publish.py: one LPUSH of Celery's own task message, indistinguishable from delay()."""
+
+import json
+import uuid
+
+import pytest
+import redis
+from celery import Celery
+from kombu import Connection
+
+from mpesa.tasks import stk_push_send_task
+from payme import publish
+
+REDIS_URL = "redis://127.0.0.1:6379/12"  # only this test's own queue key is written and removed
+
+
+def _send(push_id):
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _no_broker_from_the_environment(monkeypatch):
+    # The test settings export CELERY_BROKER_URL=memory://, which Celery prefers to ``broker=``.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+
+
+@pytest.fixture
+def redis_app():
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    queue = f"payme-test-publish-{uuid.uuid4().hex}"
+    app = Celery("publish-test", broker=REDIS_URL, set_as_current=False)
+    app.conf.task_default_queue = queue
+    app.conf.broker_connection_retry_on_startup = False
+    calls = []
+
+    @app.task(name="mpesa.stk_push_send", ignore_result=True)
+    def send(push_id):
+        calls.append(push_id)
+
+    yield app, send, queue, client, calls
+    client.delete(queue)
+
+
+def _queued(client, queue):
+    return [json.loads(raw) for raw in reversed(client.lrange(queue, 0, -1))]  # oldest first
+
+
+def test_the_message_is_the_one_delay_writes(redis_app):
+    app, send, queue, client, _ = redis_app
+    send.delay(41)
+    assert publish.publish(send, (41,)) is True
+    by_celery, direct = _queued(client, queue)
+
+    for message in (by_celery, direct):
+        task_id = message["headers"]["id"]
+        assert message["headers"]["root_id"] == task_id
+        assert message["properties"]["correlation_id"] == task_id
+        uuid.UUID(message["properties"]["delivery_tag"])
+        for volatile in ("id", "root_id"):
+            message["headers"].pop(volatile)
+        for volatile in ("correlation_id", "delivery_tag"):
+            message["properties"].pop(volatile)
+    assert direct == by_celery
+    assert direct["headers"]["task"] == "mpesa.stk_push_send"
+    assert direct["headers"]["argsrepr"] == "(41,)"
+    assert direct["properties"]["delivery_info"] == {"exchange": "", "routing_key": queue}
+
+
+def test_a_consumer_receives_a_normal_task_message(redis_app):
+    app, send, queue, client, calls = redis_app
+    assert publish.publish(send, (7,)) is True
+
+    with Connection(REDIS_URL) as conn:
+        simple = conn.SimpleQueue(queue, no_ack=True)
+        message = simple.get(timeout=5)
+        simple.close()
+    assert message.headers["task"] == "mpesa.stk_push_send"
+    args, kwargs, embed = message.decode()
+    assert (args, kwargs) == ([7], {})
+    assert embed == {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+    app.tasks[message.headers["task"]](*args, **kwargs)
+    assert calls == [7]
+    assert client.llen(queue) == 0
+
+
+def test_eager_mode_and_other_brokers_use_celerys_own_publish(redis_app):
+    # The unit tests run eager on memory://: publish declines and the caller uses delay().
+    assert publish.publish(stk_push_send_task, (1,)) is False
+
+    app, send, queue, client, _ = redis_app
+    app.conf.task_always_eager = True
+    assert publish.publish(send, (1,)) is False
+    app.conf.task_always_eager = False
+
+    routed = Celery("publish-test-routed", broker=REDIS_URL, set_as_current=False)
+    routed.conf.task_routes = {"mpesa.*": {"queue": "elsewhere"}}
+    routed_task = routed.task(name="mpesa.stk_push_send", ignore_result=True)(_send)
+    assert publish.publish(routed_task, (1,)) is False
+
+    memory = Celery("publish-test-memory", broker="memory://", set_as_current=False)
+    memory_task = memory.task(name="mpesa.stk_push_send", ignore_result=True)(_send)
+    assert publish.publish(memory_task, (1,)) is False
+    with pytest.raises(ValueError):
+        publish.message_for(memory_task, (1,))
+    assert client.llen(queue) == 0
+
+
+def test_a_broker_that_does_not_answer_raises_for_the_caller_to_log():
+    down = Celery("publish-test-down", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    task = down.task(name="mpesa.stk_push_send", ignore_result=True)(_send)
+    with pytest.raises(redis.RedisError):
+        publish.publish(task, (1,))
