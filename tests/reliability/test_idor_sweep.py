@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -13,6 +14,8 @@ from mpesa.services import PushResult, stk_push_apply_result
 from sales.services import product_create, sale_create
 from tests.conftest import setup_till
 from wallet.services import token_purchase_create
+from webhooks.models import WebhookDelivery
+from webhooks.services import event_emit, webhook_endpoint_create
 
 METHODS = ("get", "post", "patch", "put", "delete")
 PUBLIC = ("api/auth/sign-up", "api/auth/sign-in", "api/auth/token/refresh", "api/auth/sign-out", "api/schema", "api/docs")
@@ -42,10 +45,15 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
     sale = sale_create(business=a.business, phone="254722999888", items=[{"product_id": product.public_id, "quantity": 1}])
     stk_push_apply_result(push_id=sale.push.pk, result=PushResult("0", "ok", receipt="ALPHARCPT1", amount=sale.amount, phone=sale.phone))
     purchase = token_purchase_create(business=a.business, phone="254722333444", amount=55)
+    endpoint, _ = webhook_endpoint_create(business=a.business, url="https://8.8.8.8/alpha-hooks", events=["sale.paid"], description="Alpha ERP")
+    with transaction.atomic():
+        event_emit(business=a.business, type="sale.paid", data={"object": "sale", "id": str(sale.public_id)})
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
     ids = {"product_id": str(product.public_id), "sale_id": str(sale.public_id), "purchase_id": str(purchase.public_id),
-           "token": sale.push.callback_token}
+           "token": sale.push.callback_token, "endpoint_id": str(endpoint.public_id), "delivery_id": str(delivery.public_id)}
     secrets_of_a = [a.business.name, str(a.business.public_id), a.user.email, "ALPHA-SKU", "Alpha Widget", "ALPHARCPT1",
-                    "ALPHAREF", "Alpha Till Name", str(product.public_id), str(sale.public_id), str(purchase.public_id), "254722999888"]
+                    "ALPHAREF", "Alpha Till Name", str(product.public_id), str(sale.public_id), str(purchase.public_id), "254722999888",
+                    "alpha-hooks", "Alpha ERP", str(endpoint.public_id), str(delivery.public_id), a.user.email]
     b_token = str(RefreshToken.for_user(b.user).access_token)
 
     checked = 0
@@ -53,7 +61,7 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
         if regex.startswith(PUBLIC) or "daraja/callback" in regex or regex == "api/":
             continue
         url = concrete(regex, ids)
-        object_url = any(name in regex for name in ("product_id", "sale_id", "purchase_id"))
+        object_url = any(name in regex for name in ("product_id", "sale_id", "purchase_id", "endpoint_id", "delivery_id"))
         for method in METHODS:
             for headers in ({}, {"HTTP_AUTHORIZATION": f"Bearer {b_token}"}):
                 if method in ("get", "delete"):
@@ -74,3 +82,6 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
     # Nothing of A's was changed by any of it.
     product.refresh_from_db()
     assert (product.name, product.price, product.stock, product.is_active) == ("Alpha Widget", 99, 6, True)
+    endpoint.refresh_from_db()
+    assert (endpoint.enabled, endpoint.deleted_at, endpoint.url) == (True, None, "https://8.8.8.8/alpha-hooks")
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 1
