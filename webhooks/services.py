@@ -201,7 +201,7 @@ def webhook_endpoint_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         return event.deliveries.get()
 
 
-def webhook_delivery_replay(*, delivery: WebhookDelivery, context: AuditContext | None = None) -> WebhookDelivery:
+def webhook_delivery_replay(*, delivery: WebhookDelivery, context: AuditContext | None = None, audit: bool = True) -> WebhookDelivery:
     """Send the same event (same ``webhook-id``) to the same endpoint again, as a new delivery;
     the old one and its attempts stay as they were. Raises ValidationFailed
     (``webhook_endpoint_disabled``) when the endpoint no longer receives."""
@@ -213,6 +213,10 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, context: AuditContext 
             business_id=delivery.business_id, event_id=delivery.event_id, endpoint=endpoint,
             replay_of=delivery.replay_of or delivery, next_attempt_at=timezone.now(),
         )
+        if audit:
+            audit_record(business=delivery.business_id, action="webhook_delivery.replayed", object_type="webhook_delivery",
+                         object_id=delivery.public_id, after={"replay_id": str(replay.public_id), "endpoint_id": str(endpoint.public_id)},
+                         context=context)
         _enqueue_on_commit(replay.pk)
     return replay
 
@@ -228,7 +232,7 @@ def webhook_deliveries_replay_since(*, business, since, endpoint: WebhookEndpoin
         originals = originals.filter(endpoint=endpoint)
     originals = list(originals[: settings.WEBHOOKS_REPLAY_MAX])
     with transaction.atomic():
-        replays = [webhook_delivery_replay(delivery=d, context=context) for d in originals]
+        replays = [webhook_delivery_replay(delivery=d, context=context, audit=False) for d in originals]
         if replays:
             audit_record(business=business, action="webhook_delivery.replayed", object_type="webhook_delivery", object_id="",
                          after={"since": since.isoformat(), "count": len(replays),

@@ -381,6 +381,8 @@ def test_a_replay_is_a_new_delivery_with_the_same_webhook_id_and_the_old_one_unt
     assert [h["webhook-id"] for h, _ in receiver.received] == [original.event.msg_id] * 2
     original.refresh_from_db()
     assert (original.status, original.attempt_count, original.attempts.count()) == ("succeeded", 1, 1)
+    audit = AuditEvent.objects.get(action="webhook_delivery.replayed")
+    assert (audit.object_id, audit.actor_id, audit.after["replay_id"]) == (str(original.public_id), owner.user.pk, body["id"])
     listing = api.get(f"/api/webhooks/deliveries?endpoint_id={endpoint['id']}").json()
     assert listing["count"] == 2 and listing["results"][0]["attempts"][0]["status_code"] == 200
 
@@ -395,7 +397,7 @@ def test_replay_everything_since_a_time(api, owner, endpoint, receiver):
     response = api.post("/api/webhooks/deliveries/replay", {"since": (timezone.now() - timedelta(minutes=5)).isoformat()}, format="json")
     assert response.status_code == 202 and response.json()["count"] == 2
     assert len(receiver.received) == 4
-    assert AuditEvent.objects.get(action="webhook_delivery.replayed").after["count"] == 2
+    assert AuditEvent.objects.get(action="webhook_delivery.replayed").after["count"] == 2  # one row for the batch
     assert api.post("/api/webhooks/deliveries/replay", {"since": "soon"}, format="json").json()["error"]["fields"].keys() == {"since"}
 
 
@@ -449,3 +451,16 @@ def test_the_secret_is_absent_from_admin_pages_logs_and_audit_rows(api, owner, e
             assert secret not in page.content.decode() and secret.removeprefix("whsec_") not in page.content.decode()
     assert secret not in caplog.text and secret.removeprefix("whsec_") not in caplog.text
     assert not any(secret.removeprefix("whsec_") in str(e.before) + str(e.after) for e in AuditEvent.objects.all())
+
+
+@pytest.mark.django_db
+def test_an_owner_replays_from_the_admin(owner, endpoint, receiver):
+    pay_a_sale(owner.business)
+    delivery = WebhookDelivery.objects.get()
+    web = Client()
+    web.force_login(owner.user)
+    with run_worker():
+        response = web.post("/admin/webhooks/webhookdelivery/", {"action": "replay", "_selected_action": [delivery.pk]}, follow=True)
+    assert response.status_code == 200 and "1 delivery queued again." in response.content.decode()
+    replay = WebhookDelivery.objects.get(replay_of=delivery)
+    assert replay.status == "succeeded" and len(receiver.received) == 2
