@@ -13,11 +13,12 @@ class AuditEventsApi(APIView):
 
     @extend_schema(
         parameters=[s.AuditFilterInput, OpenApiParameter("cursor", str, required=False), OpenApiParameter("page_size", int, required=False)],
-        responses={200: paginated(s.AuditEventOut, cursor=True), **error_responses(400, 401, 403)},
+        responses={200: paginated(s.AuditEventOut, cursor=True), **error_responses(400, 401, 403, 404)},
         operation_id="audit_events_list",
         summary="The business's audit log, newest first (cursor-paginated)",
         description="Who changed what: config and secret changes (secrets only as set/changed), verifications, "
-        "members, wallet adjustments, webhook endpoints and secret rotations. Owners only.",
+        "members, wallet adjustments, webhook endpoints and secret rotations. Owners only. "
+        "An invalid `cursor` is a 404.",
         tags=["audit"],
     )
     def get(self, request):

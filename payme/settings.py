@@ -320,6 +320,10 @@ WEBHOOKS_MAX_RETRY_AFTER_SECONDS = env.int("WEBHOOKS_MAX_RETRY_AFTER_SECONDS", d
 # An endpoint failing this long (no success in between) is disabled and its owners emailed.
 WEBHOOKS_DISABLE_AFTER_SECONDS = env.int("WEBHOOKS_DISABLE_AFTER_SECONDS", default=5 * 86400)
 # Retries due within this many seconds wait in the broker (countdown); later ones in the table.
+# Circuit breaker per endpoint: after this many failed attempts in a row, nothing is sent to it
+# for WEBHOOKS_BREAKER_PAUSE_SECONDS (deliveries wait, uncounted); the next failure pauses it again.
+WEBHOOKS_BREAKER_THRESHOLD = env.int("WEBHOOKS_BREAKER_THRESHOLD", default=5)
+WEBHOOKS_BREAKER_PAUSE_SECONDS = env.int("WEBHOOKS_BREAKER_PAUSE_SECONDS", default=60)
 WEBHOOKS_COUNTDOWN_MAX_SECONDS = 60
 WEBHOOKS_SWEEP_BATCH = 500
 WEBHOOKS_REPLAY_MAX = 1000

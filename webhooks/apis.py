@@ -29,8 +29,9 @@ URL_RULES = (
 class EndpointListApi(APIView):
     permission_classes = [IsBusinessOwner]
 
-    @extend_schema(responses={200: paginated(s.EndpointOut), **error_responses(401, 403)}, operation_id="webhook_endpoints_list",
-                   summary="The business's webhook endpoints", tags=TAGS)
+    @extend_schema(parameters=[OpenApiParameter("page", int, required=False), OpenApiParameter("page_size", int, required=False)],
+                   responses={200: paginated(s.EndpointOut), **error_responses(401, 403, 404)}, operation_id="webhook_endpoints_list",
+                   summary="The business's webhook endpoints", description="A page past the end is a 404.", tags=TAGS)
     def get(self, request):
         paginator = DefaultPagination()
         page = paginator.paginate_queryset(webhook_endpoints(business=request.tenant.business), request, view=self)
@@ -95,8 +96,8 @@ class DeliveryListApi(APIView):
     permission_classes = [IsBusinessOwner]
 
     @extend_schema(parameters=[s.DeliveryFilterInput, OpenApiParameter("page", int, required=False), OpenApiParameter("page_size", int, required=False)],
-                   responses={200: paginated(s.DeliveryOut), **error_responses(400, 401, 403)}, operation_id="webhook_deliveries_list",
-                   summary="Deliveries, newest first, with every attempt", tags=TAGS)
+                   responses={200: paginated(s.DeliveryOut), **error_responses(400, 401, 403, 404)}, operation_id="webhook_deliveries_list",
+                   summary="Deliveries, newest first, with every attempt", description="A page past the end is a 404.", tags=TAGS)
     def get(self, request):
         filters = s.DeliveryFilterInput(data=request.query_params)
         filters.is_valid(raise_exception=True)

@@ -37,6 +37,11 @@ class WebhookEndpoint(TimeStampedModel):
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     failing_since = models.DateTimeField(null=True, blank=True, help_text="First failed attempt since the last success.")
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Deleted by the owner; kept for its deliveries.")
+    consecutive_failures = models.PositiveIntegerField(default=0, help_text="Failed attempts since the last success.")
+    paused_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Circuit breaker: after WEBHOOKS_BREAKER_THRESHOLD failures in a row nothing is sent before this time.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
