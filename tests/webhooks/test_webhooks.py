@@ -494,3 +494,22 @@ def test_an_endpoint_that_keeps_failing_is_paused_as_a_whole_then_probed_again(o
     assert webhook_delivery_attempt(delivery_id=second.pk) == "success"
     ep.refresh_from_db()
     assert (ep.consecutive_failures, ep.paused_until, ep.failing_since) == (0, None, None)
+
+
+@pytest.mark.django_db
+def test_a_top_up_and_an_operator_credit_send_wallet_credited(api, owner, receiver, admin_user):
+    from wallet.services import token_purchase_create, wallet_adjust
+
+    created = api.post("/api/webhooks/endpoints", {"url": receiver.url, "events": ["wallet.credited"]}, format="json").json()
+    purchase = token_purchase_create(business=owner.business, phone="254712345678", amount=300)
+    with run_worker():
+        stk_push_apply_result(push_id=purchase.push.pk, result=PushResult("0", "ok", receipt="TOPUP00001", amount=300, phone="254712345678"))
+    with run_worker():
+        wallet_adjust(business=owner.business, kind="credit", tokens=20, reason="Goodwill", author=admin_user)
+        wallet_adjust(business=owner.business, kind="debit", tokens=5, reason="Correction", author=admin_user)
+
+    datas = [verified(created["secret"], h, b)["data"] for h, b in receiver.received]
+    assert datas[0] == {"object": "wallet_entry", "id": f"purchase:{purchase.public_id}", "cause": "purchase", "tokens": 300, "balance": 300,
+                        "description": "KES 300 via M-Pesa TOPUP00001", "purchase_id": str(purchase.public_id), "amount": 300,
+                        "phone": "254712345678", "mpesa_receipt": "TOPUP00001"}
+    assert len(datas) == 2 and (datas[1]["cause"], datas[1]["tokens"], datas[1]["balance"], datas[1]["description"]) == ("adjustment", 20, 320, "Goodwill")
