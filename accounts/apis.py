@@ -15,6 +15,7 @@ from accounts.permissions import IsBusinessMember, IsBusinessOwner
 from accounts.selectors import business_members, membership_for_user
 from accounts.services import business_sign_up, member_add
 from accounts.throttles import AuthRateThrottle
+from audit.services import audit_context
 from payme.errors import TOKEN_INVALID_MESSAGE, ApplicationError
 from payme.openapi import error_responses
 from payment_configs.selectors import setup_needed
@@ -159,5 +160,5 @@ class MembersApi(APIView):
     def post(self, request):
         data = s.MemberInput(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = member_add(business=request.tenant.business, **data.validated_data)
+        membership = member_add(business=request.tenant.business, context=audit_context(request), **data.validated_data)
         return Response(s.MemberOut(membership).data, status=status.HTTP_201_CREATED)

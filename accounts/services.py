@@ -41,10 +41,15 @@ def business_sign_up(*, email: str, password: str, full_name: str, business_name
     return membership
 
 
-def member_add(*, business: Business, email: str, password: str, full_name: str, role: str) -> Membership:
-    """Add a cashier (or a second owner) to a business."""
+def member_add(*, business: Business, email: str, password: str, full_name: str, role: str, context=None) -> Membership:
+    """Add a cashier (or a second owner) to a business. Audited as ``member.added``."""
+    from audit.services import audit_record
+
     with transaction.atomic():
         user = user_create(
             email=email, password=password, full_name=full_name, is_staff=role == Membership.Role.OWNER
         )
-        return Membership.objects.create(user=user, business=business, role=role)
+        membership = Membership.objects.create(user=user, business=business, role=role)
+        audit_record(business=business, action="member.added", object_type="user", object_id=user.public_id,
+                     after={"email": user.email, "full_name": full_name, "role": role}, context=context)
+        return membership

@@ -16,6 +16,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "product_inactive": (400, "A cart line names a deactivated product."),
     "sku_taken": (400, "Another product of the business has this SKU (letter case does not count)."),
     "invalid_idempotency_key": (400, "The Idempotency-Key header is empty or longer than 255 characters."),
+    "webhook_url_not_allowed": (400, "A webhook URL that is not https (outside DEBUG), points at a private, loopback or link-local address, does not resolve, or carries credentials."),
+    "unknown_event_type": (400, "A webhook endpoint subscribes to an event type PayMe does not send."),
+    "webhook_endpoint_disabled": (400, "Replay to a disabled or deleted webhook endpoint: enable it first."),
     # 401: who is calling is not known.
     "not_authenticated": (401, "No `Authorization: Bearer` header."),
     "token_invalid": (401, "The access or refresh token is expired, revoked or forged: refresh it, or sign in again."),

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "wallet",
     "sales",
     "payouts",
+    "audit",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -318,7 +320,31 @@ CELERY_BEAT_SCHEDULE = {
     "daraja-command-reconcile": {"task": "mpesa.daraja_command_reconcile", "schedule": MPESA_RECONCILE_INTERVAL_SECONDS},
     "wallet-check": {"task": "wallet.check_wallets", "schedule": WALLET_CHECK_INTERVAL_SECONDS},
     "invoice-expire": {"task": "sales.invoice_expire_due", "schedule": 60.0},
+    "webhook-sweep": {"task": "webhooks.sweep", "schedule": env.float("WEBHOOKS_SWEEP_INTERVAL_SECONDS", default=5.0)},
 }
+
+# --- Outgoing webhooks (webhooks/) ------------------------------------------------------------
+# Development and tests only: lets endpoints point at private, loopback and link-local addresses
+# (and plain http to them). Off in production: a business must not make us call our own network.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+# Seconds after each failed attempt (Standard Webhooks' schedule), ±10 % jitter. The first entry
+# is the first attempt; when it runs out the delivery is `failed`.
+WEBHOOKS_RETRY_SCHEDULE = [float(s) for s in env.list("WEBHOOKS_RETRY_SCHEDULE", default=["0", "5", "300", "1800", "7200", "18000", "36000", "36000"])]
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=15.0)
+WEBHOOKS_MAX_BODY_BYTES = 20 * 1024
+WEBHOOKS_MAX_URL_LENGTH = 2000
+# A receiver's Retry-After is honoured up to this many seconds.
+WEBHOOKS_MAX_RETRY_AFTER_SECONDS = env.int("WEBHOOKS_MAX_RETRY_AFTER_SECONDS", default=36000)
+# An endpoint failing this long (no success in between) is disabled and its owners emailed.
+WEBHOOKS_DISABLE_AFTER_SECONDS = env.int("WEBHOOKS_DISABLE_AFTER_SECONDS", default=5 * 86400)
+# Retries due within this many seconds wait in the broker (countdown); later ones in the table.
+# Circuit breaker per endpoint: after this many failed attempts in a row, nothing is sent to it
+# for WEBHOOKS_BREAKER_PAUSE_SECONDS (deliveries wait, uncounted); the next failure pauses it again.
+WEBHOOKS_BREAKER_THRESHOLD = env.int("WEBHOOKS_BREAKER_THRESHOLD", default=5)
+WEBHOOKS_BREAKER_PAUSE_SECONDS = env.int("WEBHOOKS_BREAKER_PAUSE_SECONDS", default=60)
+WEBHOOKS_COUNTDOWN_MAX_SECONDS = 60
+WEBHOOKS_SWEEP_BATCH = 500
+WEBHOOKS_REPLAY_MAX = 1000
 
 # --- Wallet and sales -----------------------------------------------------------------------
 # The platform paybill and account are constants of the wallet (wallet/constants.py); these

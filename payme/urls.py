@@ -27,6 +27,8 @@ urlpatterns = [
     path("api/", include("sales.urls")),
     path("api/", include("payouts.urls")),
     path("api/", include("mpesa.urls")),
+    path("api/", include("audit.urls")),
+    path("api/", include("webhooks.urls")),
 ]
 
 if settings.MPESA_ENV == "simulator":

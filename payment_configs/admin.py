@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from accounts.admin_mixins import TenantScopedAdmin
 from accounts.selectors import business_for_user
+from audit.services import audit_context, audit_record, secret_state
 from mpesa.phone import InvalidPhone, normalize_phone
 from payme.errors import ApplicationError
 from payment_configs.models import PaymentConfig
@@ -218,7 +219,7 @@ class PaymentConfigAdmin(TenantScopedAdmin, admin.ModelAdmin):
         form = VerifyForm(request.POST or None, initial={"phone": config.business.phone})
         if request.method == "POST" and form.is_valid():
             try:
-                config, push = payment_config_verify(business=config.business, phone=form.cleaned_data["phone"])
+                config, push = payment_config_verify(business=config.business, phone=form.cleaned_data["phone"], context=audit_context(request))
             except ApplicationError as exc:
                 messages.error(request, exc.message)
             else:
@@ -255,3 +256,25 @@ class PaymentConfigAdmin(TenantScopedAdmin, admin.ModelAdmin):
                 obj.verification_status = PaymentConfig.Verification.NOT_STARTED
                 obj.verification_message = "Details changed; verify again."
             super().save_model(request, obj, form, change)
+            self._audit(request, obj, form, change)
+
+    def _audit(self, request, obj, form, change):
+        """The admin writes the config through its form, so it records the change itself, in the
+        same transaction; secrets only as "set" / "changed"."""
+        stored = getattr(form, "_stored_secrets", {})
+        before, after = {}, {}
+        for name in form.changed_data:
+            if name in SECRET_NAMES:
+                if not form.cleaned_data.get(name):
+                    continue
+                before[name] = secret_state(stored.get(name))
+                after[name] = "changed" if stored.get(name) else "set"
+            else:
+                before[name] = form.initial.get(name) if change else None
+                value = form.cleaned_data.get(name)
+                after[name] = value if isinstance(value, (str, int, bool, type(None))) else str(value)
+        if change and not after:
+            return
+        audit_record(business=obj.business, action="payment_config.updated" if change else "payment_config.created",
+                     object_type="payment_config", object_id=obj.public_id,
+                     before=before if change else {}, after=after, context=audit_context(request))

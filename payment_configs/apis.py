@@ -5,6 +5,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsBusinessOwner
 from accounts.throttles import PaymentRateThrottle
+from audit.services import audit_context
 from payme.errors import NotFound
 from payme.idempotency import run_idempotent
 from payme.openapi import error_responses
@@ -33,7 +34,7 @@ class PaymentConfigSetupApi(APIView):
     def post(self, request):
         data = s.PaymentConfigInput(data=request.data)
         data.is_valid(raise_exception=True)
-        config = payment_config_setup(business=request.tenant.business, **data.validated_data)
+        config = payment_config_setup(business=request.tenant.business, context=audit_context(request), **data.validated_data)
         return Response(s.PaymentConfigOut(config).data, status=status.HTTP_201_CREATED)
 
 
@@ -65,7 +66,7 @@ class PaymentConfigApi(APIView):
             raise NoActiveConfig()
         data = s.PaymentConfigPatch(data=request.data, current=config)
         data.is_valid(raise_exception=True)
-        config = payment_config_update(business=request.tenant.business, changes=data.validated_data)
+        config = payment_config_update(business=request.tenant.business, changes=data.validated_data, context=audit_context(request))
         return Response(s.PaymentConfigOut(config).data)
 
     @extend_schema(
@@ -74,7 +75,7 @@ class PaymentConfigApi(APIView):
         tags=["payment-config"],
     )
     def delete(self, request):
-        payment_config_deactivate(business=request.tenant.business)
+        payment_config_deactivate(business=request.tenant.business, context=audit_context(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -102,7 +103,7 @@ class PaymentConfigVerifyApi(APIView):
             data = s.VerifyInput(data=request.data)
             data.is_valid(raise_exception=True)
             phone = data.validated_data.get("phone") or business.phone
-            config, push = payment_config_verify(business=business, phone=phone)
+            config, push = payment_config_verify(business=business, phone=phone, context=audit_context(request))
             body = {
                 "status": "pending",
                 "phone": push.phone,

@@ -1,12 +1,14 @@
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import AuditContext, audit_record, field_changes
 from mpesa import outcomes
 from mpesa.models import StkPush
 from mpesa.selectors import stk_push_reason, till_and_store_mixed_up
 from mpesa.services import stk_push_create, stk_push_enqueue
 from payme.errors import Conflict, NotFound
 from payment_configs.models import PaymentConfig
+from webhooks.services import event_emit
 
 SECRET_FIELDS = ("passkey", "consumer_key", "consumer_secret")
 # Changing any of these means the old verification no longer proves anything.
@@ -14,6 +16,15 @@ IDENTITY_FIELDS = ("method", "shortcode", "till_number", "passkey", "consumer_ke
 
 
 SETUP_URL = "/api/payment-config/setup"
+AUDITED_FIELDS = ("method", "shortcode", "till_number", "account_reference", "account_name", *SECRET_FIELDS)
+
+
+def _audit_values(config: PaymentConfig) -> dict:
+    return {name: getattr(config, name) for name in AUDITED_FIELDS}
+
+
+def _secrets_as_states(values: dict) -> dict:
+    return {name: (("set" if value else "not set") if name in SECRET_FIELDS else value) for name, value in values.items()}
 
 
 class _PointsToSetup:
@@ -56,13 +67,17 @@ def payment_config_setup(
     till_number: str = "",
     consumer_key: str = "",
     consumer_secret: str = "",
+    context: AuditContext | None = None,
 ) -> PaymentConfig:
-    """Create the business's active config; the previous one is deactivated, never deleted."""
+    """Create the business's active config; the previous one is deactivated, never deleted.
+    Audited as ``payment_config.created`` (secrets only as "set" / "not set")."""
     with transaction.atomic():
         now = timezone.now()
-        PaymentConfig.objects.select_for_update().filter(business=business, is_active=True).update(
-            is_active=False, deactivated_at=now
-        )
+        previous = list(PaymentConfig.objects.select_for_update().filter(business=business, is_active=True))
+        PaymentConfig.objects.filter(pk__in=[p.pk for p in previous]).update(is_active=False, deactivated_at=now)
+        for old in previous:
+            audit_record(business=business, action="payment_config.deactivated", object_type="payment_config",
+                         object_id=old.public_id, before={"is_active": True}, after={"is_active": False}, context=context)
         config = PaymentConfig.objects.create(
             business=business,
             method=method,
@@ -74,13 +89,19 @@ def payment_config_setup(
             account_reference=account_reference,
             account_name=account_name or "",
         )
+        audit_record(business=business, action="payment_config.created", object_type="payment_config",
+                     object_id=config.public_id, after=_secrets_as_states(_audit_values(config)), context=context)
     return PaymentConfig.objects.get(pk=config.pk)
 
 
-def payment_config_update(*, business, changes: dict) -> PaymentConfig:
-    """Partial update. A blank secret keeps the stored one. Identity changes reset verification."""
+def payment_config_update(*, business, changes: dict, context: AuditContext | None = None) -> PaymentConfig:
+    """Partial update. A blank secret keeps the stored one. Identity changes reset verification.
+    Audited as ``payment_config.updated`` with the changed fields (a secret only as "changed")."""
     with transaction.atomic():
         config = _require_active(business, lock=True)
+        before = _audit_values(config)
+        before_verified = config.verified
+        written_secrets = {name: value for name, value in changes.items() if name in SECRET_FIELDS and value}
         touched_identity = False
         for name, value in changes.items():
             if name in SECRET_FIELDS:
@@ -100,18 +121,27 @@ def payment_config_update(*, business, changes: dict) -> PaymentConfig:
             config.verification_status = PaymentConfig.Verification.NOT_STARTED
             config.verification_message = "Details changed; verify again."
         config.save()
+        after = {**{n: v for n, v in _audit_values(config).items() if n not in SECRET_FIELDS}, **written_secrets}
+        old, new = field_changes(before, after, secret_fields=SECRET_FIELDS)
+        if touched_identity:
+            old["verified"], new["verified"] = before_verified, False
+        if old or new:
+            audit_record(business=business, action="payment_config.updated", object_type="payment_config",
+                         object_id=config.public_id, before=old, after=new, context=context)
     return PaymentConfig.objects.get(pk=config.pk)
 
 
-def payment_config_deactivate(*, business) -> None:
+def payment_config_deactivate(*, business, context: AuditContext | None = None) -> None:
     with transaction.atomic():
         config = _require_active(business, lock=True)
         config.is_active = False
         config.deactivated_at = timezone.now()
         config.save(update_fields=["is_active", "deactivated_at", "updated_at"])
+        audit_record(business=business, action="payment_config.deactivated", object_type="payment_config",
+                     object_id=config.public_id, before={"is_active": True}, after={"is_active": False}, context=context)
 
 
-def payment_config_verify(*, business, phone: str) -> tuple[PaymentConfig, StkPush]:
+def payment_config_verify(*, business, phone: str, context: AuditContext | None = None) -> tuple[PaymentConfig, StkPush]:
     """Record a KES 1 STK push through the business's own config to ``phone``; a worker sends it
     once the transaction commits. The result decides (callback, query, or Daraja refusing the
     send): success marks the config verified, failure records why on the config."""
@@ -132,6 +162,8 @@ def payment_config_verify(*, business, phone: str) -> tuple[PaymentConfig, StkPu
         config.verification_status = PaymentConfig.Verification.PENDING
         config.verification_message = "A KES 1 prompt was sent; answer it to verify."
         config.save(update_fields=["last_verification_push", "verification_status", "verification_message", "updated_at"])
+        audit_record(business=business, action="payment_config.verification_started", object_type="payment_config",
+                     object_id=config.public_id, after={"phone": push.phone, "amount": 1, "push_id": str(push.public_id)}, context=context)
         stk_push_enqueue(push)
     return config, push
 
@@ -192,6 +224,20 @@ def on_verification_push_change(push: StkPush, previous_status: str) -> None:
             config.verification_status = PaymentConfig.Verification.FAILED
             config.verification_message = why[:255]
     config.save(update_fields=["verified", "verified_at", "verification_status", "verification_message", "updated_at"])
+    # Only this push's success verifies; a failed re-verification that leaves the config verified
+    # is recorded as a failure and emits nothing.
+    verified = push.status == StkPush.Status.SUCCEEDED
+    audit_record(
+        business=config.business_id, action="payment_config.verified" if verified else "payment_config.verification_failed",
+        object_type="payment_config", object_id=config.public_id,
+        after={"verification_status": config.verification_status, "verification_message": config.verification_message},
+    )
+    if verified:
+        event_emit(business=config.business_id, type="payment_config.verified", data={
+            "object": "payment_config", "id": str(config.public_id), "method": config.method,
+            "shortcode": config.shortcode, "till_number": config.till_number,
+            "verified_at": config.verified_at.isoformat(), "mpesa_receipt": push.mpesa_receipt or "",
+        })
 
 
 def payment_config_c2b_register(

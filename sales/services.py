@@ -23,6 +23,7 @@ from payment_configs.selectors import active_config_for
 from payment_configs.services import PaymentConfigMissing
 from sales.models import Product, Sale, SaleItem, StockMovement
 from wallet.services import wallet_capture, wallet_hold, wallet_recapture, wallet_release
+from webhooks.services import event_emit
 
 DEFAULT_DESCRIPTION = "Payment"
 
@@ -351,6 +352,19 @@ def on_sale_push_change(push: StkPush, previous_status: str) -> None:
         if sale.token_fee:
             wallet_release(reference=hold_reference)
     sale.save()
+    event_emit(business=sale.business_id, type="sale.paid" if sale.status == Sale.Status.PAID else "sale.failed", data=_sale_event_data(sale))
+
+
+def _sale_event_data(sale: Sale) -> dict:
+    """What the business already sees of a sale in GET /api/sales/<id>: never the push's
+    callback token or raw Daraja bodies."""
+    return {
+        "object": "sale", "id": str(sale.public_id), "status": sale.status, "amount": sale.amount, "phone": sale.phone,
+        "account_reference": sale.account_reference, "description": sale.description,
+        "mpesa_receipt": sale.mpesa_receipt, "reason": sale.reason,
+        "paid_at": sale.paid_at.isoformat() if sale.paid_at else None,
+        "needs_review": sale.needs_review, "created_at": sale.created_at.isoformat(),
+    }
 
 
 # --- Invoices: paid by C2B from the phone menu ---------------------------------------------------
@@ -567,6 +581,7 @@ def invoice_expire_due(*, now=None) -> int:
             sale.save()
             expired += 1
     return expired
+
 
 def sale_refund_applied(*, sale_id: int, refunded_total: int, restock: bool, reference: str) -> Sale:
     """A refund of the sale succeeded (called by payouts inside the refund's transaction): record

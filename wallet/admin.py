@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin, is_owner
 from accounts.models import Business
+from audit.services import audit_context
 from mpesa.phone import InvalidPhone, normalize_phone
 from mpesa.rules import round_amount
 from payme.errors import ApplicationError
@@ -240,6 +241,7 @@ class WalletEntryAdmin(TenantScopedAdmin, admin.ModelAdmin):
             tokens=form.cleaned_data["tokens"],
             reason=form.cleaned_data["reason"],
             author=request.user,
+            context=audit_context(request),
         )
         obj.pk = entry.pk
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.services import AuditContext, audit_record
 from mpesa.models import StkPush
 from mpesa.selectors import stk_push_reason
 from mpesa.services import stk_push_create, stk_push_enqueue
@@ -19,6 +20,7 @@ from payme.errors import PaymentRequired, ValidationFailed
 from payment_configs.selectors import platform_credentials
 from wallet.constants import WALLET_TRANSACTION_DESC, wallet_account_reference, wallet_paybill
 from wallet.models import TokenHold, TokenPurchase, Wallet, WalletEntry
+from webhooks.services import event_emit
 
 Kind = WalletEntry.Kind
 Cause = WalletEntry.Cause
@@ -114,15 +116,35 @@ def wallet_debit(*, business, tokens: int, cause: str, reference: str, descripti
         return _post_entry(business=business, kind=Kind.DEBIT, tokens=tokens, cause=cause, reference=reference, description=description, author=author)
 
 
-def wallet_adjust(*, business, kind: str, tokens: int, reason: str, author) -> WalletEntry:
-    """An operator's correction, with its reason and author, through the same ledger."""
+def wallet_adjust(*, business, kind: str, tokens: int, reason: str, author, context: AuditContext | None = None) -> WalletEntry:
+    """An operator's correction, with its reason and author, through the same ledger. Audited as
+    ``wallet.adjusted``; a credit emits ``wallet.credited``."""
     if not reason.strip():
         raise ValidationFailed("An adjustment needs a reason.", fields={"reason": ["Required."]})
     with transaction.atomic():
-        return _post_entry(
+        entry = _post_entry(
             business=business, kind=kind, tokens=tokens, cause=Cause.ADJUSTMENT,
             reference=f"adjust:{uuid.uuid4()}", description=reason, author=author,
         )
+        audit_record(
+            business=business, action="wallet.adjusted", object_type="wallet_entry", object_id=entry.reference,
+            before={"balance": entry.balance_after - entry.signed_tokens},
+            after={"balance": entry.balance_after, "kind": kind, "tokens": tokens, "reason": reason},
+            context=context or AuditContext(actor=author),
+        )
+        if kind == Kind.CREDIT:
+            _emit_credited(entry)
+        return entry
+
+
+def _emit_credited(entry: WalletEntry, purchase: TokenPurchase | None = None) -> None:
+    data = {
+        "object": "wallet_entry", "id": entry.reference, "cause": entry.cause, "tokens": entry.tokens,
+        "balance": entry.balance_after, "description": entry.description,
+    }
+    if purchase is not None:
+        data.update(purchase_id=str(purchase.public_id), amount=purchase.amount, phone=purchase.phone, mpesa_receipt=purchase.mpesa_receipt)
+    event_emit(business=entry.business_id, type="wallet.credited", data=data)
 
 
 # --- Holds ------------------------------------------------------------------------------------
@@ -237,7 +259,7 @@ def on_topup_push_change(push: StkPush, previous_status: str) -> None:
     if push.status == StkPush.Status.SUCCEEDED:
         purchase.reason = ""
         purchase.mpesa_receipt = push.mpesa_receipt or ""
-        _post_entry(
+        entry = _post_entry(
             business=purchase.business_id,
             kind=Kind.CREDIT,
             tokens=purchase.tokens,
@@ -245,6 +267,7 @@ def on_topup_push_change(push: StkPush, previous_status: str) -> None:
             reference=f"purchase:{purchase.public_id}",
             description=f"KES {purchase.amount} via M-Pesa {push.mpesa_receipt or ''}".strip(),
         )
+        _emit_credited(entry, purchase)
     elif push.status == StkPush.Status.NEEDS_REVIEW:
         purchase.reason = f"Held for review: {push.review_reason}"
     else:

@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -16,6 +17,8 @@ from sales.services import product_create, sale_create
 from tests.conftest import setup_till
 from tests.mpesa.test_c2b import confirmation, make_registration
 from wallet.services import token_purchase_create
+from webhooks.models import WebhookDelivery
+from webhooks.services import event_emit, webhook_endpoint_create
 
 METHODS = ("get", "post", "patch", "put", "delete")
 PUBLIC = ("api/auth/sign-up", "api/auth/sign-in", "api/auth/token/refresh", "api/auth/sign-out", "api/schema", "api/docs")
@@ -53,12 +56,18 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
     payout_config_setup(business=a.business, shortcode="600996", initiator_name="alphainitiator",
                         initiator_password="Alpha-Initiator-Pw1", approval_threshold=10)
     payout = payout_request(business=a.business, user=a.user, phone="254722777666", amount=77, remarks="Alpha supplier")
+    endpoint, _ = webhook_endpoint_create(business=a.business, url="https://8.8.8.8/alpha-hooks", events=["sale.paid"], description="Alpha ERP")
+    with transaction.atomic():
+        event_emit(business=a.business, type="sale.paid", data={"object": "sale", "id": str(sale.public_id)})
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
     ids = {"product_id": str(product.public_id), "sale_id": str(sale.public_id), "purchase_id": str(purchase.public_id),
-           "payment_id": str(c2b_payment.public_id), "token": sale.push.callback_token, "payout_id": str(payout.public_id)}
+           "payment_id": str(c2b_payment.public_id), "token": sale.push.callback_token, "payout_id": str(payout.public_id),
+           "endpoint_id": str(endpoint.public_id), "delivery_id": str(delivery.public_id)}
     secrets_of_a = [a.business.name, str(a.business.public_id), a.user.email, "ALPHA-SKU", "Alpha Widget", "ALPHARCPT1",
                     "ALPHAREF", "Alpha Till Name", str(product.public_id), str(sale.public_id), str(purchase.public_id), "254722999888",
                     "ALPHAC2B01", "ALPHAACCT", str(c2b_payment.public_id),
-                    str(payout.public_id), "alphainitiator", "Alpha-Initiator-Pw1", "254722777666", "Alpha supplier"]
+                    str(payout.public_id), "alphainitiator", "Alpha-Initiator-Pw1", "254722777666", "Alpha supplier",
+                    "alpha-hooks", "Alpha ERP", str(endpoint.public_id), str(delivery.public_id)]
     b_token = str(RefreshToken.for_user(b.user).access_token)
 
     checked = 0
@@ -66,7 +75,7 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
         if regex.startswith(PUBLIC) or "daraja/callback" in regex or regex == "api/":
             continue
         url = concrete(regex, ids)
-        object_url = any(name in regex for name in ("product_id", "sale_id", "purchase_id", "payment_id", "payout_id"))
+        object_url = any(name in regex for name in ("product_id", "sale_id", "purchase_id", "payment_id", "payout_id", "endpoint_id", "delivery_id"))
         for method in METHODS:
             for headers in ({}, {"HTTP_AUTHORIZATION": f"Bearer {b_token}"}):
                 if method in ("get", "delete"):
@@ -95,3 +104,6 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
     from sales.models import Sale
 
     assert Payout.objects.count() == 1 and Sale.objects.get(pk=sale.pk).status == "paid"
+    endpoint.refresh_from_db()
+    assert (endpoint.enabled, endpoint.deleted_at, endpoint.url) == (True, None, "https://8.8.8.8/alpha-hooks")
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 1
