@@ -277,6 +277,8 @@ if CELERY_BROKER_URL.startswith(("embedded://", "filesystem://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        # Its exchange tables; kombu's default is ./control, in whatever folder a process started.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
         "polling_interval": 0.1,
     }
