@@ -39,7 +39,7 @@ class PayoutConfigSetupApi(APIView):
         responses={201: s.PayoutConfigOut, **error_responses(400, 401, 403)},
         summary="Set up (or replace) the business's B2C shortcode and initiator",
         description="The initiator password is write-only (`initiator_password_set`); `( ) @ .` are refused "
-        "(`invalid_initiator_password`). Replacing deactivates the previous config.",
+        "(400 `invalid`, field `initiator_password`, the value never echoed). Replacing deactivates the previous config.",
         tags=["payouts"],
     )
     def post(self, request):

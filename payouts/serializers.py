@@ -30,7 +30,7 @@ class InitiatorPasswordField(serializers.CharField):
             return value
         problem = initiator_password_problem(value)
         if problem:
-            raise serializers.ValidationError(f"The initiator password {problem}.", code="invalid_initiator_password")
+            raise serializers.ValidationError(f"The initiator password {problem}.")
         return value
 
 
