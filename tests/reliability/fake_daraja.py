@@ -27,6 +27,7 @@ class FakeDaraja:
         self.oauth_calls = 0
         self.stk_calls = 0
         self.query_calls = 0
+        self.hung_requests = 0  # requests that arrived during a hang and waited for recover()
         self.stk_by_phone = collections.Counter()
         self.accepted = {}  # CheckoutRequestID -> the STK request body
         self.callbacks_posted = collections.Counter()  # HTTP status of each callback POST
@@ -45,16 +46,18 @@ class FakeDaraja:
 
             def _send(self, status, body, content_type="application/json", extra=None):
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (extra or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in (extra or {}).items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the client gave up waiting (a hang longer than its read timeout)
+                    self.close_connection = True
 
             def do_GET(self):  # noqa: N802
-                fake.released.wait()
                 with fake.lock:
                     fake.oauth_calls += 1
                     fake.token_version += 1
@@ -67,7 +70,10 @@ class FakeDaraja:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {}
-                fake.released.wait()
+                if not fake.released.is_set():
+                    with fake.lock:
+                        fake.hung_requests += 1
+                    fake.released.wait()
                 if self.path.startswith("/mpesa/stkpushquery/"):
                     return self._query(body)
                 with fake.lock:
@@ -143,7 +149,9 @@ class FakeDaraja:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def hang(self):
-        """Every request waits (its connection open, no answer) until ``recover()``."""
+        """Every STK push and query waits (its connection open, no answer) until ``recover()``;
+        OAuth keeps answering. A request released after its client gave up still counts as
+        accepted (Daraja may well have prompted the phone) and gets its callback."""
         self.released.clear()
 
     def recover(self):

@@ -98,6 +98,12 @@ def start_worker(env, *, name, concurrency=8):
     return proc
 
 
+def start_beat(env, *, schedule):
+    """The one beat of the deployment: sweeps and reconciliation on the settings' intervals."""
+    command = [sys.executable, "-m", "celery", "-A", "payme", "beat", "--loglevel", "WARNING", "--schedule", str(schedule)]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def wait_worker_ready(*workers, timeout=60):
     """Until each worker has logged "ready" (it consumes from the broker from then on)."""
     deadline = time.monotonic() + timeout
