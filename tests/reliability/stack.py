@@ -34,20 +34,30 @@ def redis_ok():
 
 
 @contextlib.contextmanager
+def exclusive():
+    """Run alone among the tests that take this lock (across pytest-xdist workers): the process
+    stacks here, and the tests that time Daraja budgets, which those stacks' CPU would skew."""
+    path = Path(tempfile.gettempdir()) / f"payme-test-redis-{REDIS_DB}.lock"
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def redis_db():
     """Own the test Redis database (flushed) until the block ends."""
     import redis
 
-    path = Path(tempfile.gettempdir()) / f"payme-test-redis-{REDIS_DB}.lock"
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with exclusive():
         client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB, socket_timeout=2)
         client.flushdb()
         try:
             yield client
         finally:
             client.flushdb()
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def free_port():
