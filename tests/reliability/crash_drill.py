@@ -1,11 +1,20 @@
 """Crash drill (run by .ci/run after the suite; it restarts PostgreSQL, so it runs alone).
 
-While unique success callbacks are posted by 8 threads, a gunicorn worker is killed with
-SIGKILL every half second and PostgreSQL is restarted once in immediate mode. Then every callback
-that did not get a 2xx is re-sent, as Daraja would. Nothing acknowledged may be lost, nothing
-credited twice, and check_wallets must hold.
+Phase 1, callbacks: while unique success callbacks are posted by 8 threads, a gunicorn worker is
+killed with SIGKILL every half second and PostgreSQL is restarted once in immediate mode. Then
+every callback that did not get a 2xx is re-sent, as Daraja would. Nothing acknowledged may be
+lost, nothing credited twice, and check_wallets must hold.
 
-    .venv/bin/python -m tests.reliability.crash_drill [--callbacks 300]
+Phase 2, workers (needs Redis on 127.0.0.1:6379, db 10): payment starts go through gunicorn to two
+Celery workers (thread pools) that send them to a fake Daraja answering slowly; a worker process
+is SIGKILLed in the middle of sends and restarted, as a supervisor would, several times. Beat runs
+the sweep and reconciliation with short MPESA_* intervals. No push may reach Daraja twice (STK
+POSTs per phone at the fake ≤ 1) and none may be lost: every one ends final — succeeded by the
+callback the fake posts for each push it accepted, or expired if it never reached Daraja.
+
+    .venv/bin/python -m tests.reliability.crash_drill [--callbacks 300] [--starts 60] [--kills 5] [--only-workers]
+
+CRASH_DRILL_DB names its database (default payme_crash_drill; dropped and created afresh).
 """
 
 import argparse
@@ -22,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PG = "postgres://postgres@127.0.0.1:5432"
-DB = "payme_crash_drill"
+DB = os.environ.get("CRASH_DRILL_DB", "payme_crash_drill")
 PORT = 8821
 ENV = {
     "DJANGO_SETTINGS_MODULE": "payme.settings", "DEBUG": "0", "SECRET_KEY": "crash-drill-" + "k" * 40, "ALLOWED_HOSTS": "*",
@@ -60,6 +69,9 @@ def post(body, token):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--callbacks", type=int, default=300)
+    parser.add_argument("--starts", type=int, default=60)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--only-workers", action="store_true", help="phase 2 only (no PostgreSQL restart)")
     args = parser.parse_args()
     if not os.path.isdir("/etc/postgresql") or os.geteuid() != 0:
         print("crash drill: SKIPPED (needs root and a local PostgreSQL cluster to restart)")
@@ -75,6 +87,20 @@ def main():
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    if not args.only_workers:
+        callback_phase(args)
+    connection.close()
+    worker_phase(starts=args.starts, kills=args.kills)
+    connection.close()
+    subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB}"], capture_output=True)
+    print("crash drill: OK")
+
+
+def callback_phase(args):
+    """Phase 1 (see the module doc)."""
+    from django.core.management import call_command
+    from django.db import connection
+
     from accounts.services import business_sign_up
     from mpesa.models import StkPush
     from tests.conftest import success_callback
@@ -156,9 +182,105 @@ def main():
           f"{len(bodies) - len(missing)} after re-sends; {succeeded} pushes succeeded, {credits} credits ({distinct} distinct)")
     assert not missing, f"{len(missing)} callbacks never acknowledged"
     assert succeeded == credits == distinct == len(bodies) == TokenPurchase.objects.filter(status="succeeded").count()
-    connection.close()
-    subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {DB}"], capture_output=True)
-    print("crash drill: OK")
+
+
+WORKER_TIMINGS = {
+    "MPESA_CONNECT_TIMEOUT": 2, "MPESA_READ_TIMEOUT": 10, "MPESA_SEND_SWEEP_AFTER_SECONDS": 3,
+    "MPESA_SENDING_STALE_SECONDS": 4, "MPESA_RECONCILE_AFTER_SECONDS": 2, "MPESA_QUERY_INTERVAL_SECONDS": 2,
+    "MPESA_PENDING_EXPIRY_SECONDS": 20, "MPESA_SWEEP_INTERVAL_SECONDS": 1, "MPESA_RECONCILE_INTERVAL_SECONDS": 1,
+}
+
+
+def worker_phase(*, starts, kills):
+    """SIGKILL Celery workers mid-send; nothing sent twice, nothing lost (see the module doc)."""
+    import tempfile
+
+    from django.core.management import call_command
+    from django.db.models import Count
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from accounts.services import business_sign_up
+    from mpesa.models import StkPush
+    from tests.reliability import stack
+    from tests.reliability.fake_daraja import FakeDaraja
+    from wallet.models import TokenPurchase, Wallet
+
+    if not stack.redis_ok():
+        print("crash drill (workers): SKIPPED (Redis is not reachable on 127.0.0.1:6379)")
+        return
+    owner = business_sign_up(email="crash-workers@example.com", password="Str0ng-pass-123", full_name="W",
+                             business_name="Crash workers", phone="254708374149")
+    auth = {"Authorization": f"Bearer {RefreshToken.for_user(owner.user).access_token}"}
+    before = set(StkPush.objects.values_list("pk", flat=True))
+    port = stack.free_port()
+    with stack.redis_db(), FakeDaraja([], delay=1.5, post_callbacks=True, callback_delay=0.3) as fake, \
+            tempfile.TemporaryDirectory() as run_dir:
+        env = stack.stack_env(database=ENV["DATABASE_URL"], fake_url=fake.url, callback_url=f"http://127.0.0.1:{port}/api/daraja/callback",
+                              secret_key=ENV["SECRET_KEY"], encryption_keys=ENV["FIELD_ENCRYPTION_KEYS"], **WORKER_TIMINGS)
+        web = stack.start_gunicorn(port, env, workers=2, threads=4)
+        beat = stack.start_beat(env, schedule=f"{run_dir}/beat-schedule")
+        workers = [stack.start_worker(env, name=f"drill-{i}") for i in range(2)]
+        killed = []
+        try:
+            stack.wait_http(port)
+            stack.wait_worker_ready(*workers)
+            phones = iter(f"2547970{i:05d}" for i in range(starts))
+            answers = []
+            lock = threading.Lock()
+
+            def starter():
+                while True:
+                    with lock:
+                        phone = next(phones, None)
+                    if phone is None:
+                        return
+                    answers.append(stack.request(port, "POST", "/api/wallet-payment/initiate", {"phone": phone, "amount": 4}, auth)[0])
+
+            threads = [threading.Thread(target=starter) for _ in range(4)]
+            for t in threads:
+                t.start()
+            rng = random.Random(20261201)
+            for _ in range(kills):
+                # Wait until sends are in flight (the fake takes 1.5 s to answer), then kill a worker
+                # that is up (a restarted one may still be starting) in the middle of them.
+                deadline = time.monotonic() + 15
+                while StkPush.objects.filter(status="sending").count() < 2 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(rng.uniform(0.1, 0.6))
+                up = [i for i, proc in enumerate(workers) if b" ready." in proc.log_path.read_bytes()]
+                slot = rng.choice(up or range(len(workers)))
+                in_flight = StkPush.objects.filter(status="sending").count()
+                os.kill(workers[slot].pid, signal.SIGKILL)
+                workers[slot].wait()
+                killed.append(in_flight)
+                workers[slot] = stack.start_worker(env, name=f"drill-{slot}-{len(killed)}")  # the supervisor restarts it
+            for t in threads:
+                t.join()
+            assert answers == [202] * starts, answers
+
+            deadline = time.monotonic() + 60
+            mine = StkPush.objects.exclude(pk__in=before)
+            while mine.filter(status__in=StkPush.OPEN_STATUSES).exists() and time.monotonic() < deadline:
+                time.sleep(0.5)
+        finally:
+            stack.stop([web, beat, *workers])
+        statuses = dict(mine.values_list("status").annotate(n=Count("id")))
+        accepted_phones = {body["PhoneNumber"] for body in fake.accepted.values()}
+        succeeded_phones = set(mine.filter(status="succeeded").values_list("phone", flat=True))
+        twice = {phone: n for phone, n in fake.stk_by_phone.items() if n > 1}
+        credited = TokenPurchase.objects.filter(business=owner.business, status="succeeded").count()
+        print(f"crash drill (workers): {starts} starts, {len(killed)} worker kills with {sum(killed)} sends in flight "
+              f"({sum(1 for n in killed if n)} kills mid-send); "
+              f"{len(fake.stk_by_phone)} pushes reached Daraja, {len(twice)} twice; final states {statuses}; "
+              f"{credited} purchases credited")
+        assert any(killed), "no kill landed in the middle of sends"
+        assert not twice, f"sent twice: {twice}"
+        assert sum(statuses.values()) == starts
+        assert not set(statuses) & set(StkPush.OPEN_STATUSES), f"not settled: {statuses}"
+        assert set(statuses) <= {"succeeded", "expired"}, statuses
+        assert succeeded_phones == accepted_phones, (succeeded_phones ^ accepted_phones)
+        assert Wallet.objects.get(business=owner.business).balance == 4 * credited == 4 * len(succeeded_phones)
+        call_command("check_wallets")
 
 
 if __name__ == "__main__":

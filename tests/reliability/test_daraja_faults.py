@@ -11,6 +11,7 @@ import pytest
 from mpesa.models import StkPush
 from mpesa.services import stk_push_send
 from tests.conftest import client_for, run_parallel, tasks_through_the_broker
+from tests.reliability import stack
 from tests.reliability.fake_daraja import FAULTS, FakeDaraja
 from wallet.models import TokenPurchase, Wallet
 
@@ -35,6 +36,9 @@ EXPECTED = {
 def fast_timeouts(settings):
     settings.MPESA_CONNECT_TIMEOUT = CONNECT
     settings.MPESA_READ_TIMEOUT = READ
+    # The budgets are wall-clock: never beside the process stacks of the two-servers, brownout tests.
+    with stack.exclusive():
+        yield
 
 
 @pytest.fixture
