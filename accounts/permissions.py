@@ -1,6 +1,7 @@
 from rest_framework.permissions import BasePermission
 
 from accounts.selectors import tenant_for_request
+from payme.observability import bind
 
 
 class IsBusinessMember(BasePermission):
@@ -13,6 +14,7 @@ class IsBusinessMember(BasePermission):
         if tenant is None:
             return False
         request.tenant = tenant
+        bind(business_id=str(tenant.business.public_id))
         return True
 
 

@@ -28,7 +28,7 @@ from mpesa.services import (
     stk_push_query,
     to_decimal,
 )
-from payme import sql
+from payme import metrics, sql
 
 logger = logging.getLogger(__name__)
 Outcome = CallbackDelivery.Outcome
@@ -148,6 +148,7 @@ def _record(request, token, raw, outcome, detail="", push=None):
 
 
 def _reply(outcome, status=200):
+    metrics.callback_received(outcome)
     if status == 200:
         return JsonResponse(ACCEPTED)
     return JsonResponse({"ResultCode": 1, "ResultDesc": f"Rejected: {outcome}"}, status=status)
@@ -168,6 +169,7 @@ def daraja_callback(request, token: str):
         # Never a 500 to Safaricom. A 503 says "try later" if it retries; the raw delivery
         # (if it was stored) and the log keep what we need to replay it by hand.
         logger.exception("Callback handling failed")
+        metrics.callback_received("error")
         return JsonResponse({"ResultCode": 1, "ResultDesc": "Temporarily unavailable"}, status=503)
 
 
