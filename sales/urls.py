@@ -9,4 +9,5 @@ urlpatterns = [
     re_path(r"^sales/payment/?$", apis.SalePaymentApi.as_view(), name="sales-payment"),
     re_path(r"^sales/?$", apis.SaleListApi.as_view(), name="sales"),
     re_path(rf"^sales/(?P<sale_id>{UUID_RE})/?$", apis.SaleDetailApi.as_view(), name="sale-detail"),
+    re_path(rf"^sales/(?P<sale_id>{UUID_RE})/timeline/?$", apis.SaleTimelineApi.as_view(), name="sale-timeline"),
 ]
