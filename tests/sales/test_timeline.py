@@ -148,3 +148,22 @@ def test_a_purchase_started_through_the_api_names_who_asked(owner, daraja):
     purchase = client_for(owner).post("/api/wallet-payment/initiate", {"phone": "0722000111", "amount": 40}, format="json").json()
     steps = steps_of(client_for(owner).get(f"/api/wallet-payment/{purchase['id']}/timeline"))
     assert steps[0] == ("created", f"Purchase of 40 tokens for KES 40 from 254722000111 started by {owner.user.full_name}.")
+
+
+@pytest.mark.django_db
+def test_the_admin_pages_show_the_same_steps(owner, till_owner, start_topup, daraja):
+    accept_push(daraja)
+    sale = client_for(till_owner).post("/api/sales/payment", {"phone": "0708374149", "amount": 10}, format="json").json()
+    purchase = start_topup(amount=60, phone="254722000111")
+    web = Client()
+    web.force_login(owner.user)
+    from sales.models import Sale
+
+    sale_page = web.get(f"/admin/sales/sale/{Sale.objects.get(public_id=sale['id']).pk}/change/")
+    assert sale_page.status_code == 200
+    assert "Sent to M-Pesa: KES 10 to be paid to 1234567." in sale_page.content.decode()
+    purchase_page = web.get(f"/admin/wallet/tokenpurchase/{purchase.pk}/change/")
+    assert purchase_page.status_code == 200
+    page = purchase_page.content.decode()
+    assert "What happened, step by step" in page and "Sent to M-Pesa: KES 60 to be paid to 650880." in page
+    assert purchase.push.callback_token not in page and purchase.push.checkout_request_id not in page
