@@ -67,6 +67,9 @@ def stack(tmp_path):
         "MPESA_ENV": "simulator", "MPESA_CALLBACK_URL": f"{base}/api/daraja/callback", "SIMULATOR_CALLBACK_DELAY": "0.3",
         "METRICS_TOKEN": TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_LEVEL": "WARNING", "LOG_FORMAT": "json",
         "AUTH_THROTTLE_RATE": "1000/min", "MPESA_SWEEP_INTERVAL_SECONDS": "1",
+        # The processes run in tmp_path (the filesystem broker writes its control/ folder in the
+        # working directory), importing the project from ROOT.
+        "PYTHONPATH": str(ROOT),
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
     (tmp_path / "prometheus.yml").write_text(
@@ -79,8 +82,8 @@ def stack(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     commands = {
-        "gunicorn": [str(Path(sys.executable).parent / "gunicorn"), "payme.wsgi", "-b", f"127.0.0.1:{web_port}", "-w", "2",
-                     "-k", "gthread", "--threads", "4"],
+        "gunicorn": [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "payme.wsgi",
+                     "-b", f"127.0.0.1:{web_port}", "-w", "2", "-k", "gthread", "--threads", "4"],
         "worker": [sys.executable, "-m", "celery", "-A", "payme", "worker", "--pool", "threads", "--concurrency", "4",
                    "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
         "prometheus": [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
@@ -90,7 +93,7 @@ def stack(tmp_path):
     try:
         for name, command in commands.items():
             out = open(logs / f"{name}.log", "wb")
-            running[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            running[name] = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
         _wait_for(f"{base}/healthz")
         _wait_for(f"http://127.0.0.1:{prom_port}/-/ready")
         yield {"base": base, "prometheus": f"http://127.0.0.1:{prom_port}", "metrics_dir": metrics_dir, "gunicorn": running["gunicorn"],
