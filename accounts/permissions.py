@@ -2,6 +2,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from accounts.selectors import tenant_for_request
 from payme.errors import NotFound
+from payme.observability import bind
 
 SEED_BUSINESS_KEY = "businessId"
 
@@ -28,6 +29,7 @@ class IsBusinessMember(BasePermission):
         request.tenant = tenant
         if request.method not in SAFE_METHODS:
             refuse_another_business(request, tenant.business)
+        bind(business_id=str(tenant.business.public_id))
         return True
 
 

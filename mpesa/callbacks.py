@@ -29,7 +29,7 @@ from mpesa.services import (
     stk_push_enqueue_confirmation,
     to_decimal,
 )
-from payme import sql
+from payme import metrics, sql
 from payme.parsers import loads_bounded
 
 logger = logging.getLogger(__name__)
@@ -196,6 +196,7 @@ def _unstorable_text(value) -> str | None:
 
 
 def _reply(outcome, status=200):
+    metrics.callback_received(outcome)
     if status == 200:
         return JsonResponse(ACCEPTED)
     return JsonResponse({"ResultCode": 1, "ResultDesc": f"Rejected: {outcome}"}, status=status)
@@ -216,6 +217,7 @@ def daraja_callback(request, token: str, kind: str = "confirmation"):
         # Never a 500 to Safaricom. A 503 says "try later" if it retries; the raw delivery
         # (if it was stored) and the log keep what we need to replay it by hand.
         logger.exception("Callback handling failed")
+        metrics.callback_received("error")
         return JsonResponse({"ResultCode": 1, "ResultDesc": "Temporarily unavailable"}, status=503)
 
 

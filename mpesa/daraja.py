@@ -34,6 +34,7 @@ from django.core.cache import cache as default_cache
 
 from mpesa import rules
 from mpesa.phone import mask_phone
+from payme import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -356,6 +357,7 @@ class DarajaClient:
     def _token_key(self) -> str:
         return f"daraja:token:{self.environment}:{self.credentials.key_hash}"
 
+    @metrics.daraja_call("oauth")
     def _fetch_token(self) -> tuple[str, int]:
         if not (self.credentials.consumer_key.isascii() and self.credentials.consumer_secret.isascii()):
             raise DarajaInvalidRequest("Credentials", "consumer key and secret must be ASCII")
@@ -398,6 +400,7 @@ class DarajaClient:
                     token, expires_in = self._fetch_token()
                     ttl = max(expires_in - TOKEN_EARLY_REFRESH_SECONDS, 1)
                     self.cache.set(self._token_key, token, timeout=ttl)
+                    metrics.oauth_token_minted(self.environment)
                     logger.info("Daraja token refreshed env=%s key=%s ttl=%ss", self.environment, self.credentials.key_hash[:8], ttl)
                     return token
                 finally:
@@ -433,6 +436,7 @@ class DarajaClient:
 
     # -- STK push --
 
+    @metrics.daraja_call("stk_push")
     def stk_push(self, req: StkPushRequest, *, timestamp: str | None = None) -> StkPushAccepted:
         """Send one STK push. Raises DarajaInvalidRequest, DarajaRejected or DarajaUnavailable."""
         validate_stk_request(req)
@@ -476,6 +480,7 @@ class DarajaClient:
 
     # -- STK query --
 
+    @metrics.daraja_call("stk_query")
     def stk_query(self, *, shortcode: str, passkey: str, checkout_request_id: str) -> StkQueryResult:
         ts = timestamp_now()
         body = {

@@ -34,7 +34,7 @@ from mpesa.daraja import (
 )
 from mpesa.models import StkPush
 from mpesa.phone import mask_phone
-from payme import publish, sql
+from payme import metrics, publish, sql
 from payme.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -164,6 +164,7 @@ def stk_push_create(
     Raises PromptInProgress when the phone has a live prompt younger than the lock window.
     """
     stk_push_assert_no_live_prompt(phone=phone)
+    metrics.payment_started(purpose)
     return sql.insert(StkPush(
         business=business,
         purpose=purpose,
@@ -297,15 +298,21 @@ def stk_push_send(*, push_id: int) -> StkPush | None:
         if locked.status in (Status.SENDING, Status.UNKNOWN):
             locked.status = Status.PENDING
         sql.update(locked, ["checkout_request_id", "merchant_request_id", "customer_message", "raw_response", "status"])
-    logger.info("STK push %s sent purpose=%s phone=%s", push.public_id, push.purpose, mask_phone(push.phone))
+    logger.info("STK push %s sent purpose=%s phone=%s", push.public_id, push.purpose, mask_phone(push.phone), extra=_log_fields(locked))
     return locked
+
+
+def _log_fields(push: StkPush, **more) -> dict:
+    """The fields an operator filters on (DESIGN.md "Seeing what happens")."""
+    return {"push_id": str(push.public_id), "purpose": push.purpose, "status": push.status,
+            "result_code": push.result_code, "daraja_error_code": push.daraja_error_code, **more}
 
 
 def _record_refusal(push: StkPush, code: str, message: str, *, daraja_error_code: str = "", raw=None) -> StkPush:
     """The push failed before it reached the customer: record why, run the purpose's handler
     (the sale releases its stock and token hold)."""
     stk_push_apply_result(push_id=push.pk, result=PushResult(code, message[:255], raw=raw, daraja_error_code=daraja_error_code))
-    logger.info("STK push %s refused before the customer: %s %s", push.public_id, code, message[:120])
+    logger.info("STK push %s refused before the customer: %s %s", push.public_id, code, message[:120], extra=_log_fields(push))
     return sql.select_by(StkPush, id=push.pk)
 
 
@@ -386,8 +393,11 @@ def stk_push_apply_result(*, push_id: int, result: PushResult, verify_details: b
         outcome = _apply_locked(push, result, verify_details)
         if then is not None:
             then(outcome)
+        if outcome in (ApplyOutcome.APPLIED, ApplyOutcome.REVIEW):
+            metrics.payment_finished(push)
     if outcome == ApplyOutcome.APPLIED:
-        logger.info("Push %s: %s -> %s (code %s)", push.public_id, previous, push.status, push.result_code)
+        logger.info("Push %s: %s -> %s (code %s)", push.public_id, previous, push.status, push.result_code,
+                    extra=_log_fields(push, from_status=previous))
     return outcome
 
 
@@ -538,6 +548,7 @@ def stk_push_reconcile(*, older_than_seconds: int | None = None, expire_after_se
                 counts["expired"] += 1
         else:
             counts["still_pending"] += 1
+    metrics.reconciled(counts)
     return counts
 
 

@@ -1,6 +1,6 @@
 """One error tree and one DRF exception handler.
 
-Every error the API returns has the shape ``{"error": {"code", "message", "fields"}}`` with a
+Every error the API returns has the shape ``{"error": {"code", "message", "fields", "request_id"}}`` with a
 stable ``code``. Services raise ``ApplicationError`` subclasses; DRF's own exceptions
 (validation, auth, 404, throttling, parse errors) are translated here too.
 """
@@ -16,6 +16,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from payme.observability import current_request_id
 from payme.parsers import JsonTooDeep
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,8 @@ PROMOTED_VALIDATION_CODES = {"email_taken", "invalid_phone", "amount_out_of_rang
 
 
 def error_body(code, message, fields=None, **extra):
-    body = {"code": code, "message": message, "fields": fields or {}}
+    """The one error shape; ``request_id`` is the X-Request-ID of this answer, for support to quote."""
+    body = {"code": code, "message": message, "fields": fields or {}, "request_id": current_request_id()}
     body.update(extra)
     return {"error": body}
 

@@ -17,6 +17,7 @@ ErrorBody = inline_serializer(
                     child=serializers.ListField(child=serializers.CharField()),
                     help_text="Field name → messages, for validation errors.",
                 ),
+                "request_id": serializers.CharField(help_text="This answer's X-Request-ID: quote it to support."),
             },
         )
     },

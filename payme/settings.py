@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_structlog",
+    "django_prometheus",
     "payme",
     "accounts",
     "mpesa",
@@ -57,6 +59,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last: they time the whole request (django-prometheus).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Binds the request id (and the client's IP) for every log line and task of this request.
+    "django_structlog.middlewares.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -64,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "payme.urls"
@@ -136,7 +143,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- Security (production) ------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
@@ -359,16 +366,26 @@ SALES_REQUIRE_VERIFIED_CONFIG = env.bool("SALES_REQUIRE_VERIFIED_CONFIG", defaul
 # An invoice (paid by C2B from the phone menu) not paid within this time expires and releases its stock.
 SALES_INVOICE_EXPIRY_SECONDS = env.int("SALES_INVOICE_EXPIRY_SECONDS", default=3600)
 
-# --- Logging --------------------------------------------------------------------------------
+# --- Logging, request ids and metrics (DESIGN.md "Seeing what happens") --------------------
+# JSON lines in production, a readable console in development; phones masked and secrets
+# dropped on every line (payme/observability.py).
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.server": {"level": "WARNING"}},
-}
+LOG_FORMAT = env("LOG_FORMAT", default="console" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "console"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or console.")
+from payme.observability import logging_config  # noqa: E402  (imports no Django models)
+
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+# Take X-Request-ID from the proxy in front (it must set or overwrite it); otherwise every
+# request gets a fresh UUID. Either way the answer carries it back in X-Request-ID.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = env.bool("REQUEST_ID_TRUST_UPSTREAM", default=False)
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_USER_ID_FIELD = "pk"
+# The request line is logged once, at the end, with its status; not twice.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = env.int("REQUEST_STARTED_LOG_LEVEL", default=10)
+# /metrics (Prometheus) answers only a bearer METRICS_TOKEN; empty: /metrics answers 404.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # Benchmarks mount a no-op view (the physical limit of this stack) when this is on.
 BENCH_NOOP_VIEW = env.bool("BENCH_NOOP_VIEW", default=False)

@@ -86,3 +86,21 @@ def noop(request):
     """The physical limit of this stack for benchmarks: routing + WSGI, no work. Only mounted
     when BENCH_NOOP_VIEW is on."""
     return HttpResponse(b'{"ok":true}', content_type="application/json")
+
+
+@require_GET
+def metrics(request):
+    """Prometheus scrape endpoint. Only ``Authorization: Bearer <METRICS_TOKEN>`` gets the numbers;
+    with no METRICS_TOKEN configured the endpoint does not exist (404)."""
+    from payme.errors import error_body
+    from payme.metrics import exposition
+
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), expected.encode()):
+        response = JsonResponse(error_body("not_authenticated", "A valid metrics bearer token is required."), status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -8,8 +8,10 @@ from django.utils.safestring import mark_safe
 
 from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin
 from mpesa.models import C2BReceipt
+from mpesa.selectors import TimelineStep
 from payme.errors import ApplicationError, ValidationFailed
 from sales.models import Product, Sale, StockMovement
+from sales.selectors import sale_timeline
 from sales.services import c2b_payment_leave, c2b_payment_match, product_restock
 
 
@@ -226,24 +228,12 @@ class SaleAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="Timeline")
     def timeline(self, sale):
-        if sale.channel == Sale.Channel.C2B:
-            started = f"Invoice: {kes(sale.amount)} to paybill {sale.paybill}, account {sale.account_number}."
-        else:
-            started = f"Sale started: {kes(sale.amount)} asked of {sale.phone}."
-        steps = [(sale.created_at, started)]
-        push = sale.push
-        if push is not None and push.sent_at:
-            steps.append((push.sent_at, "M-Pesa prompt sent to the customer's phone."))
-        if sale.paid_at:
-            receipt = f" (receipt {sale.mpesa_receipt})" if sale.mpesa_receipt else ""
-            steps.append((sale.paid_at, f"Paid{receipt}."))
-        elif sale.status != Sale.Status.PENDING:
-            finished = (push.completed_at if push is not None else None) or sale.updated_at
-            steps.append((finished, sale.reason or f"{sale.get_status_display()}."))
+        # The same steps as GET /api/sales/<id>/timeline (sales.selectors.sale_timeline).
+        steps = sale_timeline(business=sale.business, sale=sale)
         if sale.needs_review:
-            steps.append((sale.updated_at, f"Flagged for a look: {sale.review_reason}"))
+            steps.append(TimelineStep(sale.updated_at, "review", f"Flagged for a look: {sale.review_reason}"))
         return format_html_join(
-            mark_safe("<br>"), "<strong>{}</strong> &nbsp; {}", ((when(moment), text) for moment, text in steps)
+            mark_safe("<br>"), "<strong>{}</strong> &nbsp; {}", ((when(step.at), step.text) for step in steps)
         )
 
 

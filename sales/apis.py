@@ -6,12 +6,13 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsBusinessMember, IsBusinessOwner, OwnerWritesMemberReads
 from accounts.throttles import PaymentRateThrottle
+from mpesa.serializers import TimelineOut
 from payme.errors import NotFound
 from payme.idempotency import run_idempotent
 from payme.openapi import error_responses, paginated
 from payme.pagination import DefaultPagination, NewestFirstByTimeCursorPagination
 from sales import serializers as s
-from sales.selectors import c2b_payment_get, c2b_payments, product_get, products, sale_get, sales
+from sales.selectors import c2b_payment_get, c2b_payments, product_get, products, sale_get, sale_timeline, sales
 from sales.services import (
     c2b_payment_match,
     invoice_create,
@@ -247,3 +248,22 @@ class C2BPaymentMatchApi(APIView):
         data.is_valid(raise_exception=True)
         sale = c2b_payment_match(business=business, receipt_id=payment_id, sale_id=data.validated_data["sale_id"])
         return Response(s.SaleOut(sale_get(business=business, public_id=sale.public_id)).data)
+
+
+@extend_schema(parameters=[OpenApiParameter("sale_id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
+class SaleTimelineApi(APIView):
+    permission_classes = [IsBusinessMember]
+
+    @extend_schema(
+        responses={200: TimelineOut, **error_responses(401, 403, 404)},
+        summary="What happened to a sale, step by step",
+        description="Started (and by whom), sent to M-Pesa and its answer, the prompt, each M-Pesa result delivered "
+        "and what we did with it, the last status query, where the stock went, the token fee. Oldest first.",
+        tags=["sales"],
+    )
+    def get(self, request, sale_id):
+        business = request.tenant.business
+        sale = sale_get(business=business, public_id=sale_id)
+        if sale is None:
+            raise NotFound()
+        return Response(TimelineOut({"id": sale.public_id, "steps": sale_timeline(business=business, sale=sale)}).data)

@@ -1,7 +1,7 @@
 from django.db.models import Prefetch, Q
 
 from mpesa.models import C2BReceipt
-from sales.models import Product, Sale, SaleItem
+from sales.models import Product, Sale, SaleItem, StockMovement
 
 
 def products(*, business, search: str = "", include_inactive: bool = True):
@@ -52,3 +52,34 @@ def c2b_payments(*, business, status=None):
 
 def c2b_payment_get(*, business, public_id) -> C2BReceipt | None:
     return c2b_payments(business=business).filter(public_id=public_id).first()
+
+
+_STOCK_STEP_WORDS = {
+    StockMovement.Reason.RESERVE: "held for this sale",
+    StockMovement.Reason.RELEASE: "put back in stock (the sale was not paid)",
+    StockMovement.Reason.RETAKE: "taken again for the late payment",
+}
+_LEDGER_STEP_WORDS = {"hold": "held for the sale fee", "release": "of the fee hold given back", "fee": "charged as the sale fee"}
+
+
+def sale_timeline(*, business, sale: Sale) -> list:
+    """The sale's story, oldest first: started (and by whom), the M-Pesa steps of its push, where
+    its stock went and its token fee. Built from the rows we keep (no logging table)."""
+    from mpesa.selectors import TimelineStep, ordered, push_timeline
+    from wallet.models import WalletEntry
+
+    who = f" by {sale.created_by.full_name or sale.created_by.email}" if sale.created_by_id else ""
+    steps = [TimelineStep(sale.created_at, "created", f"Sale started{who}: KES {sale.amount:,} asked of {sale.phone}.")]
+    if sale.push is not None:
+        steps += push_timeline(sale.push)
+    movements = StockMovement.objects.filter(business=business, sale=sale).select_related("product").order_by("id")
+    for movement in movements:
+        words = _STOCK_STEP_WORDS.get(movement.reason, movement.get_reason_display().lower())
+        steps.append(TimelineStep(movement.created_at, "stock",
+                                  f"{abs(movement.delta)} \u00d7 {movement.product.name} {words} (stock now {movement.stock_after})."))
+    hold = f"sale:{sale.public_id}"
+    entries = WalletEntry.objects.filter(business=business, reference__in=[f"{kind}:{hold}" for kind in _LEDGER_STEP_WORDS]).order_by("id")
+    for entry in entries:
+        words = _LEDGER_STEP_WORDS[entry.reference.split(":", 1)[0]]
+        steps.append(TimelineStep(entry.created_at, "wallet", f"{entry.tokens:,} wallet tokens {words} (balance {entry.balance_after:,})."))
+    return ordered(steps)

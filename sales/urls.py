@@ -13,4 +13,5 @@ urlpatterns = [
     re_path(rf"^c2b-payments/(?P<payment_id>{UUID_RE})/match/?$", apis.C2BPaymentMatchApi.as_view(), name="c2b-payment-match"),
     re_path(r"^sales/?$", apis.SaleListApi.as_view(), name="sales"),
     re_path(rf"^sales/(?P<sale_id>{UUID_RE})/?$", apis.SaleDetailApi.as_view(), name="sale-detail"),
+    re_path(rf"^sales/(?P<sale_id>{UUID_RE})/timeline/?$", apis.SaleTimelineApi.as_view(), name="sale-timeline"),
 ]

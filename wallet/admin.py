@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin, is_owner
 from accounts.models import Business
@@ -18,6 +19,7 @@ from mpesa.rules import round_amount
 from payme.errors import ApplicationError
 from wallet.constants import wallet_paybill
 from wallet.models import TokenHold, TokenPurchase, Wallet, WalletEntry
+from wallet.selectors import token_purchase_timeline
 from wallet.services import token_purchase_start, wallet_adjust
 
 RECENT_ENTRIES = 15
@@ -254,8 +256,17 @@ class TokenPurchaseAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin
     search_fields = ("phone", "mpesa_receipt")
     date_hierarchy = "created_at"
     exclude = ("push",)
+    readonly_fields = ("timeline",)
     ordering = ("-created_at", "-id")
     list_per_page = 50
+
+    @admin.display(description="What happened, step by step")
+    def timeline(self, purchase):
+        # The same steps as GET /api/wallet-payment/<id>/timeline.
+        steps = token_purchase_timeline(business=purchase.business, purchase=purchase)
+        return format_html_join(
+            mark_safe("<br>"), "<strong>{}</strong> &nbsp; {}", ((_when(step.at), step.text) for step in steps)
+        )
 
 
 @admin.register(TokenHold)

@@ -7,12 +7,13 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsBusinessOwner
 from accounts.throttles import PaymentRateThrottle
+from mpesa.serializers import TimelineOut
 from payme.errors import NotFound
 from payme.idempotency import run_idempotent
 from payme.openapi import error_responses, paginated
 from payme.pagination import DefaultPagination, NewestFirstCursorPagination
 from wallet import serializers as s
-from wallet.selectors import token_purchase_get, token_purchases, wallet_entries, wallet_for
+from wallet.selectors import token_purchase_get, token_purchase_timeline, token_purchases, wallet_entries, wallet_for
 from wallet.services import token_purchase_start
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -73,6 +74,25 @@ class PurchaseDetailApi(APIView):
         if purchase is None:
             raise NotFound()
         return Response(s.PurchaseOut(purchase).data)
+
+
+@extend_schema(parameters=[OpenApiParameter("purchase_id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
+class PurchaseTimelineApi(APIView):
+    permission_classes = [IsBusinessOwner]
+
+    @extend_schema(
+        responses={200: TimelineOut, **error_responses(401, 403, 404)},
+        summary="What happened to a token purchase, step by step",
+        description="Started (and by whom), sent to M-Pesa and its answer, the prompt, each M-Pesa result delivered "
+        "and what we did with it, the last status query, the wallet credit. Oldest first.",
+        tags=["wallet"],
+    )
+    def get(self, request, purchase_id):
+        business = request.tenant.business
+        purchase = token_purchase_get(business=business, public_id=purchase_id)
+        if purchase is None:
+            raise NotFound()
+        return Response(TimelineOut({"id": purchase.public_id, "steps": token_purchase_timeline(business=business, purchase=purchase)}).data)
 
 
 class WalletApi(APIView):

@@ -47,3 +47,17 @@ def wallet_mismatches():
         .order_by("pk")
     )
     return [(w, int(w.ledger)) for w in wallets]
+
+
+def token_purchase_timeline(*, business, purchase: TokenPurchase) -> list:
+    """A token purchase's story, oldest first: started (and by whom), its push's M-Pesa steps, the
+    ledger credit. Built from the rows we keep."""
+    from mpesa.selectors import TimelineStep, ordered, push_timeline
+
+    who = f" by {purchase.created_by.full_name or purchase.created_by.email}" if purchase.created_by_id else ""
+    steps = [TimelineStep(purchase.created_at, "created",
+                          f"Purchase of {purchase.tokens:,} tokens for KES {purchase.amount:,} from {purchase.phone} started{who}.")]
+    steps += push_timeline(purchase.push)
+    for entry in WalletEntry.objects.filter(business=business, reference=f"purchase:{purchase.public_id}"):
+        steps.append(TimelineStep(entry.created_at, "wallet", f"{entry.tokens:,} tokens credited to the wallet (balance {entry.balance_after:,})."))
+    return ordered(steps)

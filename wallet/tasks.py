@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from payme import metrics
 from wallet.selectors import wallet_mismatches
 
 logger = logging.getLogger(__name__)
@@ -13,6 +14,7 @@ logger = logging.getLogger(__name__)
 def check_wallets_task() -> int:
     """Log every wallet whose balance differs from its ledger (an operator's alarm); returns how many."""
     mismatches = wallet_mismatches()
+    metrics.wallets_checked(len(mismatches))
     for wallet, ledger in mismatches:
         logger.error("Wallet %s of business %s: balance=%s ledger=%s", wallet.pk, wallet.business_id, wallet.balance, ledger)
     return len(mismatches)

@@ -5,6 +5,8 @@ filesystem broker by default with DEBUG on, so no server is needed). Ctrl-C stop
 one of them dies, the others are stopped too and the command fails, so nothing half-runs.
 """
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,13 +33,26 @@ class Command(BaseCommand):
             "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         }
 
+    @staticmethod
+    def environment() -> dict[str, str]:
+        """Web, worker and beat count into one /metrics (prometheus-client's multiprocess mode):
+        a fresh PROMETHEUS_MULTIPROC_DIR under .run/ unless one is set."""
+        env = dict(os.environ)
+        if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+            metrics_dir = settings.RUN_DIR / "prometheus"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        return env
+
     def handle(self, *args, addrport, concurrency, **options):
         if not settings.CELERY_BROKER_URL:
             raise CommandError("CELERY_BROKER_URL is not set (with DEBUG on it defaults to the embedded filesystem broker).")
         settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
         running: dict[str, subprocess.Popen] = {}
+        env = self.environment()
         for name, command in self.processes(addrport, concurrency).items():
-            running[name] = subprocess.Popen(command, cwd=settings.BASE_DIR)
+            running[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
             self.stdout.write(f"started {name} (pid {running[name].pid})")
         failed = None
         try:

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from payme import metrics
 from wallet.models import Wallet
 from wallet.selectors import wallet_mismatches
 
@@ -9,6 +10,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         mismatches = wallet_mismatches()
+        metrics.wallets_checked(len(mismatches))
         for wallet, ledger in mismatches:
             self.stderr.write(f"MISMATCH {wallet.business} (wallet {wallet.pk}): balance={wallet.balance} ledger={ledger}")
         checked = Wallet.objects.count()

@@ -1,0 +1,15 @@
+from rest_framework import serializers
+
+
+class TimelineStepOut(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.CharField(
+        help_text="created, sent, prompt, no_answer, callback, query, stock, wallet, or the final status "
+        "(succeeded, failed, cancelled, expired, needs_review)."
+    )
+    text = serializers.CharField(help_text="What happened, in plain words.")
+
+
+class TimelineOut(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The sale's or the purchase's id.")
+    steps = TimelineStepOut(many=True, help_text="Oldest first.")
