@@ -4,7 +4,7 @@ and limits. Every write is here, in one short transaction; Daraja is only ever c
 
 Locks: a request takes sale → payout day; a result takes command → payout → sale. Neither path
 takes them the other way round, so they cannot deadlock.
-Audit and events (issue #17) are to be recorded inside these same transactions.
+Audit rows and events (issue #17) are written inside these same transactions.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from mpesa.daraja import NAIROBI
 from mpesa.models import DarajaCommand
 from payme.errors import ApplicationError, Conflict, NotFound, UnprocessableEntity
 from payouts.models import Payout, PayoutConfig, PayoutDay
+from webhooks.services import event_emit
 
 PURPOSE_PAYOUT = "payout"
 PURPOSE_REFUND = "refund"
@@ -364,6 +365,21 @@ def on_payout_command_change(command: DarajaCommand, previous_status: str) -> No
         return
     payout.completed_at = now
     payout.save()
+    if payout.status in (Payout.Status.SUCCEEDED, Payout.Status.FAILED):
+        event_emit(business=payout.business_id, type=f"payout.{payout.status}", data=payout_event_data(payout))
+
+
+def payout_event_data(payout: Payout) -> dict:
+    """What GET /api/payouts/<id> shows of a payout or refund (``kind``): never a command's
+    callback token, the initiator or a raw Daraja body."""
+    return {
+        "object": "payout", "id": str(payout.public_id), "kind": payout.kind, "method": payout.method,
+        "sale_id": str(payout.sale.public_id) if payout.sale_id else None, "status": payout.status,
+        "phone": payout.phone, "amount": payout.amount, "command": payout.command_id, "remarks": payout.remarks,
+        "reason": payout.reason, "receipt": payout.receipt, "recipient_name": payout.recipient_name,
+        "completed_at": payout.completed_at.isoformat() if payout.completed_at else None,
+        "created_at": payout.created_at.isoformat(),
+    }
 
 
 def _apply_refund(payout: Payout) -> None:
