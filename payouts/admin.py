@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin, is_owner
+from audit.services import audit_context
 from mpesa.daraja import initiator_password_problem
 from payme.errors import ApplicationError
 from payouts.models import Payout, PayoutConfig
@@ -109,11 +110,11 @@ class PayoutAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
         owner = is_owner(request.user)
         self._each(request, queryset, lambda p: payout_approve(
             business=None if request.user.is_superuser else p.business, payout_id=p.public_id, user=request.user,
-            is_owner=owner), "Approved")
+            is_owner=owner, context=audit_context(request)), "Approved")
 
     @admin.action(description="Reject the selected payouts")
     def reject(self, request, queryset):
         owner = is_owner(request.user)
         self._each(request, queryset, lambda p: payout_reject(
             business=None if request.user.is_superuser else p.business, payout_id=p.public_id, user=request.user,
-            is_owner=owner, reason="Rejected in the admin."), "Rejected")
+            is_owner=owner, reason="Rejected in the admin.", context=audit_context(request)), "Rejected")
