@@ -110,3 +110,20 @@ def test_the_admin_approval_is_audited(owner, api, configured, second_owner, cli
     assert page.status_code == 302
     [event] = rows(owner.business, "payout.approved")
     assert (event.object_id, event.actor_id, event.ip) == (payout["id"], second_owner.user_id, "127.0.0.1")
+
+
+def test_an_admin_edit_of_the_payout_config_is_audited_with_the_password_as_changed(owner, configured, client):
+    client.force_login(owner.user)
+    form = {"shortcode": "600996", "initiator_name": "ops", "initiator_password": NEW_PASSWORD, "consumer_key": "",
+            "consumer_secret": "", "max_per_payout": 50_000, "daily_max": 100_000, "approval_threshold": 10_000, "is_active": "on"}
+    response = client.post(f"/admin/payouts/payoutconfig/{configured.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    [event] = rows(owner.business, "payout_config.updated")
+    assert (event.object_id, event.actor_id) == (str(configured.public_id), owner.user_id)
+    assert (event.before, event.after) == ({"initiator_name": "testapi", "initiator_password": "set"},
+                                           {"initiator_name": "ops", "initiator_password": "changed"})
+    assert PayoutConfig.objects.get().initiator_password.reveal() == NEW_PASSWORD
+    assert NEW_PASSWORD not in all_audit_text() and PASSWORD not in all_audit_text()
+    unchanged = client.post(f"/admin/payouts/payoutconfig/{configured.pk}/change/", {**form, "initiator_password": ""})
+    assert unchanged.status_code == 302
+    assert len(rows(owner.business, "payout_config.updated")) == 1
