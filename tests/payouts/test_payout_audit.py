@@ -63,7 +63,8 @@ def test_a_refused_setup_writes_no_audit_row(owner, api):
 def test_a_payout_asked_approved_and_another_rejected_are_audited_with_their_actors(owner, api, configured, second_owner, daraja):
     ack(daraja)
     before = AuditEvent.objects.count()
-    first = ask(api, amount=20_000).json()
+    asked = ask(api, amount=20_000)
+    first = asked.json()
     second = ask(api, amount=15_000, remarks="Rent").json()
     other = client_for(second_owner)
     assert other.post(f"/api/payouts/{first['id']}/approve").status_code == 200
@@ -78,6 +79,7 @@ def test_a_payout_asked_approved_and_another_rejected_are_audited_with_their_act
         ("payout.approved", first["id"], second_owner.user_id),
         ("payout.rejected", second["id"], second_owner.user_id),
     ]
+    assert events[0].request_id == asked["X-Request-ID"] != ""
     assert events[0].after == {"kind": "payout", "method": "b2c", "amount": 20_000, "phone": "254705912645",
                                "remarks": "Supplier payment", "status": "awaiting_approval"}
     assert (events[2].before, events[2].after["status"]) == ({"status": "awaiting_approval"}, "pending")
