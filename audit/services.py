@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from audit.models import AuditEvent
+from payme.observability import REQUEST_ID_HEADER, current_request_id, plain_request_id
 
 SECRET_SET = "set"
 SECRET_NOT_SET = "not set"
@@ -28,13 +29,16 @@ SYSTEM = AuditContext()
 
 
 def audit_context(request) -> AuditContext:
-    """The context of an API request or an admin page. The request id is the caller's (or the
-    proxy's) ``X-Request-ID``; empty when there is none."""
+    """The context of an API request or an admin page. The request id is the one the request
+    middleware bound (a fresh UUID, or a trusted proxy's validated ``X-Request-ID``): the same id
+    the answer's ``X-Request-ID`` header and the logs carry. Only where no middleware ran (a
+    request built by hand) is the raw header taken, and then only if it is a plain token."""
     from mpesa.callbacks import client_ip
 
     user = getattr(request, "user", None)
     actor = user if user is not None and user.is_authenticated else None
-    return AuditContext(actor=actor, request_id=request.headers.get("X-Request-ID", "")[:128], ip=client_ip(request) or None)
+    request_id = current_request_id() or plain_request_id(request.headers.get(REQUEST_ID_HEADER, ""))
+    return AuditContext(actor=actor, request_id=request_id, ip=client_ip(request) or None)
 
 
 def secret_state(value) -> str:
@@ -67,7 +71,9 @@ def audit_record(
     context: AuditContext | None = None,
 ) -> AuditEvent:
     """Append one audit event. Must run inside the caller's transaction (it is the caller's
-    change being recorded); raises RuntimeError when called outside one."""
+    change being recorded); raises RuntimeError when called outside one. Without a request id in
+    ``context`` it takes the running request's or task's (a worker's change is traced to the
+    request that enqueued it)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction that made the change")
     context = context or SYSTEM
@@ -81,6 +87,6 @@ def audit_record(
         object_id=str(object_id or ""),
         before=before or {},
         after=after or {},
-        request_id=context.request_id,
+        request_id=(context.request_id or current_request_id())[:128],
         ip=context.ip,
     )

@@ -5,7 +5,7 @@
   Registering with Daraja is a worker's job (``c2b_registration_send``), never a request's.
 - A confirmation is recorded once by ``TransID`` (``INSERT … ON CONFLICT DO NOTHING``): a duplicate,
   or sixteen concurrent duplicates, change nothing. The owning app's ``on_receipt`` runs in the
-  same transaction (``sales`` matches it to an invoice); an ``event_emit`` belongs there too.
+  same transaction (``sales`` matches it to an invoice and emits ``c2b.received`` / ``invoice.paid``).
 - Amounts are whole KES: ``TransAmount`` "5.00" is 5; "5.50" is recorded with no amount and goes to
   review (money is never rounded). The MSISDN is kept as Daraja sends it (masked or hashed).
 - ``mpesa`` does not import the apps above it: they register their hooks with ``register_c2b``.

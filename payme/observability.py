@@ -34,6 +34,11 @@ def current_request_id() -> str:
     return str(value) if value else ""
 
 
+def plain_request_id(value: str) -> str:
+    """``value`` if it is a plain token fit to repeat (8-128 of ``A-Za-z0-9._:-``), else ""."""
+    return value if value and _UPSTREAM_ID.match(value) else ""
+
+
 def bind(**values) -> None:
     """Add fields (business_id, push_id, purpose...) to every later log line of this request or task."""
     structlog.contextvars.bind_contextvars(**{k: v for k, v in values.items() if v is not None})

@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 
 from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin, is_owner
+from audit.services import audit_context, audit_record, secret_state
 from mpesa.daraja import initiator_password_problem
 from payme.errors import ApplicationError
 from payouts.models import Payout, PayoutConfig
@@ -70,6 +72,32 @@ class PayoutConfigAdmin(TenantScopedAdmin, admin.ModelAdmin):
     def password_state(self, obj):
         return "Set" if obj and obj.initiator_password else "Not set"
 
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            self._audit(request, obj, form, change)
+
+    def _audit(self, request, obj, form, change):
+        """The admin writes the config through its form, so it records the change itself, in the
+        same transaction; secrets only as "set" / "changed"."""
+        stored = getattr(form, "_stored_secrets", {})
+        before, after = {}, {}
+        for name in form.changed_data:
+            if name in SECRET_NAMES:
+                if not form.cleaned_data.get(name):
+                    continue
+                before[name] = secret_state(stored.get(name))
+                after[name] = "changed" if stored.get(name) else "set"
+            else:
+                before[name] = form.initial.get(name) if change else None
+                value = form.cleaned_data.get(name)
+                after[name] = value if isinstance(value, (str, int, bool, type(None))) else str(value)
+        if change and not after:
+            return
+        audit_record(business=obj.business_id, action="payout_config.updated" if change else "payout_config.created",
+                     object_type="payout_config", object_id=obj.public_id, before=before if change else {}, after=after,
+                     context=audit_context(request))
+
 
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
@@ -109,11 +137,11 @@ class PayoutAdmin(ReadOnlyAdminMixin, TenantScopedAdmin, admin.ModelAdmin):
         owner = is_owner(request.user)
         self._each(request, queryset, lambda p: payout_approve(
             business=None if request.user.is_superuser else p.business, payout_id=p.public_id, user=request.user,
-            is_owner=owner), "Approved")
+            is_owner=owner, context=audit_context(request)), "Approved")
 
     @admin.action(description="Reject the selected payouts")
     def reject(self, request, queryset):
         owner = is_owner(request.user)
         self._each(request, queryset, lambda p: payout_reject(
             business=None if request.user.is_superuser else p.business, payout_id=p.public_id, user=request.user,
-            is_owner=owner, reason="Rejected in the admin."), "Rejected")
+            is_owner=owner, reason="Rejected in the admin.", context=audit_context(request)), "Rejected")

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsBusinessOwner
 from accounts.throttles import PaymentRateThrottle
+from audit.services import audit_context
 from payme.errors import NotFound
 from payme.idempotency import run_idempotent
 from payme.openapi import error_responses, paginated
@@ -45,7 +46,7 @@ class PayoutConfigSetupApi(APIView):
     def post(self, request):
         data = s.PayoutConfigInput(data=request.data)
         data.is_valid(raise_exception=True)
-        config = payout_config_setup(business=request.tenant.business, **data.validated_data)
+        config = payout_config_setup(business=request.tenant.business, context=audit_context(request), **data.validated_data)
         return Response(s.PayoutConfigOut(config).data, status=status.HTTP_201_CREATED)
 
 
@@ -69,12 +70,12 @@ class PayoutConfigApi(APIView):
             raise NoActivePayoutConfig()
         data = s.PayoutConfigPatch(data=request.data, current=config)
         data.is_valid(raise_exception=True)
-        config = payout_config_update(business=request.tenant.business, changes=data.validated_data)
+        config = payout_config_update(business=request.tenant.business, changes=data.validated_data, context=audit_context(request))
         return Response(s.PayoutConfigOut(config).data)
 
     @extend_schema(responses={204: None, **error_responses(401, 403, 404)}, summary="Deactivate the payout config", tags=["payouts"])
     def delete(self, request):
-        payout_config_deactivate(business=request.tenant.business)
+        payout_config_deactivate(business=request.tenant.business, context=audit_context(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -127,7 +128,7 @@ class PayoutListApi(APIView):
             data.is_valid(raise_exception=True)
             values = data.validated_data
             payout = payout_request(business=business, user=request.user, phone=values["phone"], amount=values["amount"],
-                                    remarks=values["remarks"], command_id=values["command"])
+                                    remarks=values["remarks"], command_id=values["command"], context=audit_context(request))
             return Response(s.PayoutOut(payout).data, status=status.HTTP_202_ACCEPTED)
 
         return run_idempotent(request, business=business, scope="payout", handler=handle)
@@ -158,7 +159,8 @@ class PayoutApproveApi(APIView):
                    description="A second owner of the business (not the one who asked). Errors: `approval_not_allowed` (403), "
                    "`payout_not_awaiting_approval` (409).", tags=["payouts"])
     def post(self, request, payout_id):
-        payout = payout_approve(business=request.tenant.business, payout_id=payout_id, user=request.user, is_owner=True)
+        payout = payout_approve(business=request.tenant.business, payout_id=payout_id, user=request.user, is_owner=True,
+                                context=audit_context(request))
         return Response(s.PayoutOut(payout).data)
 
 
@@ -172,7 +174,7 @@ class PayoutRejectApi(APIView):
         data = s.RejectInput(data=request.data)
         data.is_valid(raise_exception=True)
         payout = payout_reject(business=request.tenant.business, payout_id=payout_id, user=request.user, is_owner=True,
-                               reason=data.validated_data.get("reason", ""))
+                               reason=data.validated_data.get("reason", ""), context=audit_context(request))
         return Response(s.PayoutOut(payout).data)
 
 
@@ -211,7 +213,7 @@ class SaleRefundsApi(APIView):
             data.is_valid(raise_exception=True)
             values = data.validated_data
             refund = refund_request(business=business, user=request.user, sale_id=sale_id, amount=values.get("amount"),
-                                    restock=values["restock"], reason=values.get("reason", ""))
+                                    restock=values["restock"], reason=values.get("reason", ""), context=audit_context(request))
             return Response(s.PayoutOut(refund).data, status=status.HTTP_202_ACCEPTED)
 
         return run_idempotent(request, business=business, scope=f"refund:{sale_id}", handler=handle)

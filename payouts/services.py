@@ -4,7 +4,7 @@ and limits. Every write is here, in one short transaction; Daraja is only ever c
 
 Locks: a request takes sale → payout day; a result takes command → payout → sale. Neither path
 takes them the other way round, so they cannot deadlock.
-Audit and events (issue #17) are to be recorded inside these same transactions.
+Audit rows and events (issue #17) are written inside these same transactions.
 """
 
 from __future__ import annotations
@@ -15,17 +15,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from audit.services import AuditContext, audit_record, field_changes, secret_state
 from mpesa import outcomes
 from mpesa.commands import daraja_command_create, daraja_command_enqueue, new_originator_id, parse_account_balance
 from mpesa.daraja import NAIROBI
 from mpesa.models import DarajaCommand
 from payme.errors import ApplicationError, Conflict, NotFound, UnprocessableEntity
 from payouts.models import Payout, PayoutConfig, PayoutDay
+from webhooks.services import event_emit
 
 PURPOSE_PAYOUT = "payout"
 PURPOSE_REFUND = "refund"
 PURPOSE_BALANCE = "payout_balance"
 SECRET_FIELDS = ("initiator_password", "consumer_key", "consumer_secret")
+AUDITED_FIELDS = ("shortcode", "initiator_name", *SECRET_FIELDS, "max_per_payout", "daily_max", "approval_threshold")
 SETUP_URL = "/api/payout-config/setup"
 
 
@@ -74,6 +77,19 @@ class RefundExceedsPaid(UnprocessableEntity):
 # --- Payout config ----------------------------------------------------------------------------
 
 
+def _audit_values(config: PayoutConfig) -> dict:
+    return {name: getattr(config, name) for name in AUDITED_FIELDS}
+
+
+def _secrets_as_states(values: dict) -> dict:
+    return {name: (secret_state(value) if name in SECRET_FIELDS else value) for name, value in values.items()}
+
+
+def _audit_deactivated(config: PayoutConfig, context: AuditContext | None) -> None:
+    audit_record(business=config.business_id, action="payout_config.deactivated", object_type="payout_config",
+                 object_id=config.public_id, before={"is_active": True}, after={"is_active": False}, context=context)
+
+
 def _require_config(business, *, lock=False, missing=PayoutConfigMissing) -> PayoutConfig:
     qs = PayoutConfig.objects.filter(business=business, is_active=True)
     if lock:
@@ -87,40 +103,53 @@ def _require_config(business, *, lock=False, missing=PayoutConfigMissing) -> Pay
 def payout_config_setup(
     *, business, shortcode: str, initiator_name: str, initiator_password: str, consumer_key: str = "",
     consumer_secret: str = "", max_per_payout: int | None = None, daily_max: int | None = None,
-    approval_threshold: int | None = None,
+    approval_threshold: int | None = None, context: AuditContext | None = None,
 ) -> PayoutConfig:
-    """Create the business's active payout config; the previous one is deactivated, never deleted."""
+    """Create the business's active payout config; the previous one is deactivated, never deleted.
+    Audited as ``payout_config.created`` (secrets only as "set" / "not set")."""
     limits = {name: value for name, value in (("max_per_payout", max_per_payout), ("daily_max", daily_max),
                                               ("approval_threshold", approval_threshold)) if value is not None}
     with transaction.atomic():
-        PayoutConfig.objects.select_for_update().filter(business=business, is_active=True).update(
-            is_active=False, deactivated_at=timezone.now()
-        )
+        previous = list(PayoutConfig.objects.select_for_update().filter(business=business, is_active=True))
+        PayoutConfig.objects.filter(pk__in=[p.pk for p in previous]).update(is_active=False, deactivated_at=timezone.now())
+        for old in previous:
+            _audit_deactivated(old, context)
         config = PayoutConfig.objects.create(
             business=business, shortcode=shortcode, initiator_name=initiator_name, initiator_password=initiator_password,
             consumer_key=consumer_key or "", consumer_secret=consumer_secret or "", **limits,
         )
+        audit_record(business=business, action="payout_config.created", object_type="payout_config", object_id=config.public_id,
+                     after=_secrets_as_states(_audit_values(config)), context=context)
     return PayoutConfig.objects.get(pk=config.pk)
 
 
-def payout_config_update(*, business, changes: dict) -> PayoutConfig:
-    """Partial update; a blank secret keeps the stored one."""
+def payout_config_update(*, business, changes: dict, context: AuditContext | None = None) -> PayoutConfig:
+    """Partial update; a blank secret keeps the stored one. Audited as ``payout_config.updated``
+    with the changed fields (a secret only as "changed")."""
     with transaction.atomic():
         config = _require_config(business, lock=True, missing=NoActivePayoutConfig)
+        before = _audit_values(config)
+        written_secrets = {name: value for name, value in changes.items() if name in SECRET_FIELDS and value}
         for name, value in changes.items():
             if name in SECRET_FIELDS and not value:
                 continue
             setattr(config, name, value)
         config.save()
+        after = {**{n: v for n, v in _audit_values(config).items() if n not in SECRET_FIELDS}, **written_secrets}
+        old, new = field_changes(before, after, secret_fields=SECRET_FIELDS)
+        if old or new:
+            audit_record(business=business, action="payout_config.updated", object_type="payout_config",
+                         object_id=config.public_id, before=old, after=new, context=context)
     return PayoutConfig.objects.get(pk=config.pk)
 
 
-def payout_config_deactivate(*, business) -> None:
+def payout_config_deactivate(*, business, context: AuditContext | None = None) -> None:
     with transaction.atomic():
         config = _require_config(business, lock=True, missing=NoActivePayoutConfig)
         config.is_active = False
         config.deactivated_at = timezone.now()
         config.save(update_fields=["is_active", "deactivated_at", "updated_at"])
+        _audit_deactivated(config, context)
 
 
 def payout_config_balance_request(*, business) -> PayoutConfig:
@@ -214,6 +243,7 @@ def _send(payout: Payout, config: PayoutConfig) -> None:
 
 def payout_request(
     *, business, user, phone: str, amount: int, remarks: str, command_id: str = Payout.Command.BUSINESS_PAYMENT,
+    context: AuditContext | None = None,
 ) -> Payout:
     """An owner asks to pay ``amount`` to ``phone``. Limits are checked under the day's lock.
     Above the approval threshold it waits ``awaiting_approval``; otherwise a worker sends it once
@@ -232,7 +262,21 @@ def payout_request(
             payout.save()
             _send(payout, config)
         payout.save()
+        _audit_payout(payout, "payout.requested", context)
     return payout
+
+
+def _audit_payout(payout: Payout, action: str, context: AuditContext | None, *, before: dict | None = None) -> None:
+    """A payout or refund asked for, approved or rejected: what it is and the state it is left in."""
+    after = {"kind": payout.kind, "method": payout.method, "amount": payout.amount, "phone": payout.phone,
+             "remarks": payout.remarks, "status": payout.status}
+    if payout.sale_id:
+        after["sale_id"] = str(payout.sale.public_id)
+        after["restock"] = payout.restock
+    if action == "payout.rejected":
+        after["reason"] = payout.reason
+    audit_record(business=payout.business_id, action=action, object_type="payout", object_id=payout.public_id,
+                 before=before, after=after, context=context)
 
 
 def _can_approve(payout: Payout, user, *, is_owner: bool) -> bool:
@@ -243,7 +287,7 @@ def _can_approve(payout: Payout, user, *, is_owner: bool) -> bool:
     return bool(user.is_superuser or is_owner)
 
 
-def payout_approve(*, business, payout_id, user, is_owner: bool) -> Payout:
+def payout_approve(*, business, payout_id, user, is_owner: bool, context: AuditContext | None = None) -> Payout:
     """A second owner of the business (or a platform superuser) lets a payout above the threshold
     leave. Limits are checked again under the day's lock (the config may have changed).
     Raises NotFound, ApprovalNotAllowed, NotAwaitingApproval, PayoutConfigMissing, limit errors."""
@@ -261,10 +305,11 @@ def payout_approve(*, business, payout_id, user, is_owner: bool) -> Payout:
         payout.approved_at = timezone.now()
         _send(payout, config)
         payout.save()
+        _audit_payout(payout, "payout.approved", context, before={"status": Payout.Status.AWAITING_APPROVAL})
     return payout
 
 
-def payout_reject(*, business, payout_id, user, is_owner: bool, reason: str = "") -> Payout:
+def payout_reject(*, business, payout_id, user, is_owner: bool, reason: str = "", context: AuditContext | None = None) -> Payout:
     """Refuse a payout awaiting approval. Any owner of the business (the asker too: withdrawing)
     or a superuser may reject."""
     with transaction.atomic():
@@ -278,6 +323,7 @@ def payout_reject(*, business, payout_id, user, is_owner: bool, reason: str = ""
         payout.rejected_at = timezone.now()
         payout.reason = (reason or "Rejected.")[:255]
         payout.save()
+        _audit_payout(payout, "payout.rejected", context, before={"status": Payout.Status.AWAITING_APPROVAL})
     return payout
 
 
@@ -294,7 +340,8 @@ def _locked_payout(business, payout_id) -> Payout:
 # --- Refunds ----------------------------------------------------------------------------------
 
 
-def refund_request(*, business, user, sale_id, amount: int | None = None, restock: bool = False, reason: str = "") -> Payout:
+def refund_request(*, business, user, sale_id, amount: int | None = None, restock: bool = False, reason: str = "",
+                   context: AuditContext | None = None) -> Payout:
     """Refund a paid sale: the whole amount by Reversal of its receipt, a part by B2C to the phone
     that paid. Never more than was paid in total (the sale row is locked, then the day); the same
     limits and approvals as payouts. Raises NotFound, SaleNotRefundable, RefundExceedsPaid,
@@ -333,6 +380,7 @@ def refund_request(*, business, user, sale_id, amount: int | None = None, restoc
             payout.save()
             _send(payout, config)
         payout.save()
+        _audit_payout(payout, "refund.requested", context)
     return payout
 
 
@@ -364,6 +412,21 @@ def on_payout_command_change(command: DarajaCommand, previous_status: str) -> No
         return
     payout.completed_at = now
     payout.save()
+    if payout.status in (Payout.Status.SUCCEEDED, Payout.Status.FAILED):
+        event_emit(business=payout.business_id, type=f"payout.{payout.status}", data=payout_event_data(payout))
+
+
+def payout_event_data(payout: Payout) -> dict:
+    """What GET /api/payouts/<id> shows of a payout or refund (``kind``): never a command's
+    callback token, the initiator or a raw Daraja body."""
+    return {
+        "object": "payout", "id": str(payout.public_id), "kind": payout.kind, "method": payout.method,
+        "sale_id": str(payout.sale.public_id) if payout.sale_id else None, "status": payout.status,
+        "phone": payout.phone, "amount": payout.amount, "command": payout.command_id, "remarks": payout.remarks,
+        "reason": payout.reason, "receipt": payout.receipt, "recipient_name": payout.recipient_name,
+        "completed_at": payout.completed_at.isoformat() if payout.completed_at else None,
+        "created_at": payout.created_at.isoformat(),
+    }
 
 
 def _apply_refund(payout: Payout) -> None:

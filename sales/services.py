@@ -473,6 +473,26 @@ def _pay_invoice(sale: Sale, receipt) -> None:
     receipt.review_reason = ""
     receipt.matched_at = now
     receipt.save(update_fields=["status", "review_reason", "matched_at", "updated_at"])
+    event_emit(business=sale.business_id, type="invoice.paid", data=_invoice_event_data(sale, receipt))
+
+
+def _invoice_event_data(sale: Sale, receipt) -> dict:
+    """The sale as the business sees it, with the invoice's account number and the payment that paid it."""
+    return {**_sale_event_data(sale), "account_number": sale.account_number, "paybill": sale.paybill,
+            "c2b_payment_id": str(receipt.public_id)}
+
+
+def _c2b_event_data(receipt) -> dict:
+    """What GET /api/c2b-payments shows of a receipt: never its raw Daraja body."""
+    sale = getattr(receipt, "sale", None) if receipt.status == receipt.Status.MATCHED else None
+    return {
+        "object": "c2b_payment", "id": str(receipt.public_id), "status": receipt.status, "receipt": receipt.trans_id,
+        "transaction_type": receipt.transaction_type, "amount": receipt.amount, "trans_amount": receipt.trans_amount,
+        "shortcode": receipt.shortcode, "account_number": receipt.bill_ref_number, "msisdn": receipt.msisdn,
+        "payer_name": receipt.payer_name, "paid_at": receipt.trans_time.isoformat() if receipt.trans_time else None,
+        "review_reason": receipt.review_reason, "sale_id": str(sale.public_id) if sale is not None else None,
+        "created_at": receipt.created_at.isoformat(),
+    }
 
 
 def _to_review(receipt, reason: str) -> None:
@@ -482,9 +502,15 @@ def _to_review(receipt, reason: str) -> None:
 
 
 def on_c2b_receipt(receipt) -> None:
-    """Registered with ``mpesa.c2b``: runs in the transaction that recorded a new C2B receipt.
+    """Registered with ``mpesa.c2b``: runs in the transaction that recorded a new C2B receipt
+    (once per TransID: a duplicate confirmation never gets here). Matches it, then emits
+    ``c2b.received`` with the receipt as matching left it (and ``invoice.paid`` when it paid one)."""
+    _match_receipt(receipt)
+    event_emit(business=receipt.business_id, type="c2b.received", data=_c2b_event_data(receipt))
 
-    An account number that is an unpaid invoice of the receipt's business (case-insensitive,
+
+def _match_receipt(receipt) -> None:
+    """An account number that is an unpaid invoice of the receipt's business (case-insensitive,
     trimmed) and the exact amount pay it; another amount sends the receipt (and flags the
     invoice) to review; anything else stays unmatched for the owner.
     """
@@ -599,4 +625,5 @@ def sale_refund_applied(*, sale_id: int, refunded_total: int, restock: bool, ref
                         reference=f"{reference}:{item.product_id}", sale=sale)
         sale.stock_state = Sale.StockState.RELEASED
     sale.save(update_fields=["refunded_amount", "status", "stock_state", "updated_at"])
+    event_emit(business=sale.business_id, type="sale.refunded", data={**_sale_event_data(sale), "refunded_amount": sale.refunded_amount})
     return sale

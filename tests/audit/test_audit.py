@@ -33,7 +33,10 @@ def test_config_setup_through_the_api_records_actor_request_id_ip_and_secrets_on
 
     [event] = rows(owner.business)
     assert (event.action, event.object_type, event.object_id) == ("payment_config.created", "payment_config", response.data["id"])
-    assert (event.actor_id, event.actor_email, event.request_id, event.ip) == (owner.user.pk, owner.user.email, "req-abc-1", "10.1.2.3")
+    # Not trusting a proxy (the default), the client's header is ignored: the row has the id the answer carries.
+    assert (event.actor_id, event.actor_email, event.request_id, event.ip) == (
+        owner.user.pk, owner.user.email, response["X-Request-ID"], "10.1.2.3")
+    assert event.request_id != "req-abc-1" and len(event.request_id) == 36
     assert event.before == {}
     assert event.after == {"method": "till", "shortcode": "7654321", "till_number": "1234567", "account_reference": "SHOP1",
                            "account_name": "Shop", "passkey": "set", "consumer_key": "not set", "consumer_secret": "not set"}
@@ -50,7 +53,7 @@ def test_a_patch_records_only_the_changed_fields_and_a_new_passkey_as_changed(ow
     assert event.action == "payment_config.updated"
     assert event.before == {"account_name": "Shop", "passkey": "set", "verified": False}
     assert event.after == {"account_name": "New Name", "passkey": "changed", "verified": False}
-    assert event.request_id == ""
+    assert event.request_id == response["X-Request-ID"] != ""
     assert NEW_PASSKEY not in all_audit_text() and PASSKEY not in all_audit_text()
 
 
@@ -230,3 +233,35 @@ def test_an_admin_edit_of_the_config_is_audited_with_the_passkey_as_changed(owne
     assert event.after == {"account_name": "Admin Name", "passkey": "changed"}
     assert NEW_PASSKEY not in all_audit_text()
     assert Membership.objects.filter(business=owner.business).count() == 1
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_the_row_has_its_request_id_and_a_forged_one_is_replaced(owner, api, settings):
+    settings.DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+    response = api.post("/api/payment-config/setup", SETUP, format="json", HTTP_X_REQUEST_ID="req-abc-1")
+    assert response["X-Request-ID"] == "req-abc-1"
+    forged = api.patch("/api/payment-config", {"account_name": "New Name"}, format="json", HTTP_X_REQUEST_ID="x\" injected=1")
+    assert forged.status_code == 200
+    created, updated = rows(owner.business)
+    assert created.request_id == "req-abc-1"
+    assert updated.request_id == forged["X-Request-ID"] != ""
+    assert "injected" not in updated.request_id
+
+
+@pytest.mark.django_db
+def test_a_change_without_a_request_of_its_own_takes_the_running_request_id(owner, daraja):
+    import structlog
+
+    config = setup_till(owner.business)
+    accept_push(daraja)
+    structlog.contextvars.bind_contextvars(request_id="req-from-the-callback")
+    try:
+        with run_worker():
+            _, push = payment_config_verify(business=owner.business, phone="254708374149")
+        stk_push_apply_result(push_id=push.pk, result=PushResult("0", "ok", receipt="NLJ7RT61SV", amount=1, phone=push.phone))
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+    started, outcome = [e for e in rows(owner.business) if e.action.startswith("payment_config.verif")]
+    assert (started.action, outcome.action) == ("payment_config.verification_started", "payment_config.verified")
+    assert (started.object_id, started.request_id) == (str(config.public_id), "req-from-the-callback")
+    assert (outcome.request_id, outcome.actor_id) == ("req-from-the-callback", None)
