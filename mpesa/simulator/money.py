@@ -354,6 +354,13 @@ def account_balance(body) -> dict:
 
 C2B_VALIDATION_TIMEOUT = 8.0
 
+# C2B magic amounts (whole KES) → what happens after the acknowledgement. The amount is the one
+# thing a customer always types in the phone menu, and any invoice can be made for these amounts.
+C2B_MAGIC = {
+    4003: "rejected",  # the validation request is posted, then treated as rejected whatever it answered
+    4006: "duplicate",  # the confirmation is posted twice, same TransID
+}
+
 
 def c2b_register(body, *, version: str = "v2") -> dict:
     _required(body, "ShortCode", "ResponseType", "ConfirmationURL")
@@ -397,7 +404,8 @@ def c2b_simulate(body, *, version: str = "v2") -> dict:
             "ThirdPartyTransID": "", "MSISDN": _masked(msisdn, registered["version"]), "FirstName": "JOHN", "MiddleName": "",
             "LastName": "DOE",
         }
-        timer = threading.Timer(settings.SIMULATOR_CALLBACK_DELAY, _c2b_deliver, args=(registered, payment, amount, msisdn))
+        mode = C2B_MAGIC.get(amount, "normal")
+        timer = threading.Timer(settings.SIMULATOR_CALLBACK_DELAY, _c2b_deliver, args=(registered, payment, amount, msisdn, mode))
         timer.daemon = True
         timer.start()
     # Without registered URLs the sandbox accepts the simulation and nothing arrives.
@@ -405,8 +413,11 @@ def c2b_simulate(body, *, version: str = "v2") -> dict:
     return {"OriginatorCoversationID": _request_id(), "ResponseCode": "0", "ResponseDescription": ACCEPTED}
 
 
-def _c2b_deliver(registered: dict, payment: dict, amount: int, msisdn: str) -> str:
-    """Validation (when registered) decides; then the confirmation. Returns what happened."""
+def _c2b_deliver(registered: dict, payment: dict, amount: int, msisdn: str, mode: str = "normal") -> str:
+    """Validation (when registered) decides; then the confirmation. Returns what happened.
+
+    ``mode`` comes from C2B_MAGIC: "rejected" posts the validation (when registered) and then stops
+    whatever it answered; "duplicate" posts the same confirmation twice."""
     if registered["validation"]:
         try:
             answer = requests.post(registered["validation"], json=payment, timeout=C2B_VALIDATION_TIMEOUT).json()
@@ -416,7 +427,12 @@ def _c2b_deliver(registered: dict, payment: dict, amount: int, msisdn: str) -> s
             accepted = registered["response_type"] == "Completed"
         if not accepted:
             return "rejected"
+    if mode == "rejected":
+        return "rejected"
     record_transaction(payment["TransID"], amount=amount, debit=f"{msisdn} - JOHN DOE", credit=payment["BusinessShortCode"],
                        reason="Customer Payment via C2B", at=payment["TransTime"])
     _deliver(registered["confirmation"], payment)
+    if mode == "duplicate":
+        _deliver(registered["confirmation"], payment)
+        return "confirmed twice"
     return "confirmed"

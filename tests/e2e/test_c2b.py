@@ -98,3 +98,22 @@ def test_validation_rejects_an_unknown_account_when_the_owner_chose_so(api):
         time.sleep(0.1)
     time.sleep(0.5)
     assert api.call("GET", "/api/c2b-payments").json()["count"] == 0
+
+
+def test_a_duplicate_confirmation_pays_the_invoice_once(api):
+    from mpesa.models import CallbackDelivery
+
+    _owner_with_paybill(api)
+    invoice = api.call("POST", "/api/sales/invoice", json={"amount": 4006}).json()
+    _customer_pays(api, amount=4006, account=invoice["account_number"])  # magic amount: the confirmation is posted twice
+    paid = api.poll(f"/api/sales/{invoice['id']}", "status", lambda s: s != "awaiting_payment")
+    assert paid["status"] == "paid"
+    deadline = time.monotonic() + 5
+    while not CallbackDelivery.objects.filter(outcome="duplicate", detail__startswith="C2B ").exists():
+        assert time.monotonic() < deadline, "the second confirmation did not arrive"
+        time.sleep(0.1)
+    payments = api.call("GET", "/api/c2b-payments").json()
+    assert payments["count"] == 1
+    payment = payments["results"][0]
+    assert (payment["status"], payment["receipt"], payment["amount"], payment["sale_id"]) == ("matched", paid["mpesa_receipt"], 4006, invoice["id"])
+    assert api.call("GET", f"/api/sales/{invoice['id']}").json()["status"] == "paid"

@@ -123,6 +123,32 @@ def test_make_run_settles_everything_and_ctrl_c_stops_it_all(stack):
     assert receipts["0711000007"]["mpesa_receipt"]
     assert receipts["0722000123"]["mpesa_receipt"]
 
+    # The paybill demo: its C2B URLs get registered by the worker, and the printed open invoice is
+    # paid from the simulator's phone menu, as the README's walkthrough does it.
+    hardware = requests.Session()
+    signed_in = hardware.post(f"{base}/api/auth/sign-in", json={"email": "owner@hardware.payme.local", "password": "Demo-hardware-2026"}, timeout=10)
+    assert signed_in.status_code == 200, signed_in.text
+    hardware.headers["Authorization"] = f"Bearer {signed_in.json()['access']}"
+    deadline = time.monotonic() + 30
+    while (registration := hardware.get(f"{base}/api/payment-config/c2b", timeout=10).json())["status"] in ("queued", "sending"):
+        assert time.monotonic() < deadline, registration
+        time.sleep(0.3)
+    assert registration["status"] == "registered", (registration, log.read_text()[-3000:])
+    invoices = hardware.get(f"{base}/api/sales", timeout=10).json()["results"]
+    [open_invoice] = [sale for sale in invoices if sale["status"] == "awaiting_payment"]
+    assert open_invoice["amount"] == 1200
+    token = requests.get(f"{base}/simulator/daraja/oauth/v1/generate?grant_type=client_credentials",
+                         auth=("sandbox-consumer-key", "sandbox-consumer-secret"), timeout=10).json()["access_token"]
+    paid = requests.post(f"{base}/simulator/daraja/mpesa/c2b/v2/simulate", headers={"Authorization": f"Bearer {token}"}, json={
+        "ShortCode": "174379", "CommandID": "CustomerPayBillOnline", "Amount": 1200, "Msisdn": "254708374149",
+        "BillRefNumber": open_invoice["account_number"]}, timeout=10)
+    assert paid.json()["ResponseCode"] == "0", paid.text
+    deadline = time.monotonic() + 15
+    while (sale := hardware.get(f"{base}/api/sales/{open_invoice['id']}", timeout=10).json())["status"] == "awaiting_payment":
+        assert time.monotonic() < deadline, sale
+        time.sleep(0.3)
+    assert sale["status"] == "paid" and sale["mpesa_receipt"], sale
+
     # Ctrl-C: runstack stops web (runserver and its autoreload child), worker and beat.
     tree = _descendants(proc.pid)
     assert len(tree) >= 3, tree

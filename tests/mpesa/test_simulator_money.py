@@ -230,16 +230,53 @@ def test_c2b_validation_decides_the_confirmation(validation, response_type, outc
 
 def test_c2b_simulate_builds_the_confirmation_payload(bearer, monkeypatch):
     delivered = []
-    monkeypatch.setattr(money, "_c2b_deliver", lambda registered, payment, amount, msisdn: delivered.append(payment))
+    monkeypatch.setattr(money, "_c2b_deliver", lambda registered, payment, amount, msisdn, mode: delivered.append((payment, mode)))
     monkeypatch.setattr(money.threading, "Timer", lambda delay, fn, args: type("T", (), {"daemon": True, "start": lambda self: fn(*args)})())
     register(bearer)
     body = {"ShortCode": "600966", "CommandID": "CustomerPayBillOnline", "Amount": 5, "Msisdn": "254708374149", "BillRefNumber": "INV7"}
     answer = call(bearer, "/mpesa/c2b/v2/simulate", body)
     assert answer.json()["ResponseDescription"] == "Accept the service request successfully."
-    [payment] = delivered
+    [(payment, mode)] = delivered
+    assert mode == "normal"
     assert (payment["TransactionType"], payment["TransAmount"], payment["BillRefNumber"], payment["MSISDN"]) == (
         "Pay Bill", "5.00", "INV7", "2547 ***** 149")
     call(bearer, "/mpesa/c2b/v1/registerurl", {"ShortCode": "600966", "ResponseType": "Completed",
                                                "ConfirmationURL": "https://merchant.test/hooks/confirm/"})
     call(bearer, "/mpesa/c2b/v1/simulate", body)
-    assert delivered[1]["MSISDN"] == hashlib.sha256(b"254708374149").hexdigest()
+    assert delivered[1][0]["MSISDN"] == hashlib.sha256(b"254708374149").hexdigest()
+
+
+@pytest.mark.parametrize("amount, mode", [(4003, "rejected"), (4006, "duplicate"), (4005, "normal")])
+def test_c2b_simulate_picks_the_magic_mode_by_amount(bearer, monkeypatch, amount, mode):
+    delivered = []
+    monkeypatch.setattr(money, "_c2b_deliver", lambda registered, payment, amount, msisdn, mode: delivered.append((amount, mode)))
+    monkeypatch.setattr(money.threading, "Timer", lambda delay, fn, args: type("T", (), {"daemon": True, "start": lambda self: fn(*args)})())
+    register(bearer)
+    body = {"ShortCode": "600966", "CommandID": "CustomerPayBillOnline", "Amount": amount, "Msisdn": "254708374149", "BillRefNumber": "INV7"}
+    assert call(bearer, "/mpesa/c2b/v2/simulate", body).json()["ResponseCode"] == "0"
+    assert delivered == [(amount, mode)]
+
+
+@responses.activate
+@pytest.mark.parametrize("validation_url", ["https://merchant.test/hooks/validate/", ""])
+def test_c2b_magic_rejection_posts_the_validation_and_no_confirmation(validation_url):
+    responses.add(responses.POST, "https://merchant.test/hooks/validate/", json={"ResultCode": "0", "ResultDesc": "Accepted"})
+    responses.add(responses.POST, "https://merchant.test/hooks/confirm/", json={"ResultCode": 0, "ResultDesc": "Success"})
+    registered = {"confirmation": "https://merchant.test/hooks/confirm/", "validation": validation_url,
+                  "response_type": "Completed", "version": "v2"}
+    assert money._c2b_deliver(registered, dict(PAYMENT), 4003, "254708374149", "rejected") == "rejected"
+    assert [c.request.url for c in responses.calls] == ([validation_url] if validation_url else [])
+    assert money.transaction(PAYMENT["TransID"]) is None
+
+
+@responses.activate
+def test_c2b_magic_duplicate_posts_the_same_confirmation_twice():
+    responses.add(responses.POST, "https://merchant.test/hooks/validate/", json={"ResultCode": "0", "ResultDesc": "Accepted"})
+    responses.add(responses.POST, "https://merchant.test/hooks/confirm/", json={"ResultCode": 0, "ResultDesc": "Success"})
+    registered = {"confirmation": "https://merchant.test/hooks/confirm/", "validation": "https://merchant.test/hooks/validate/",
+                  "response_type": "Completed", "version": "v2"}
+    payment = {**PAYMENT, "TransAmount": "4006.00"}
+    assert money._c2b_deliver(registered, payment, 4006, "254708374149", "duplicate") == "confirmed twice"
+    confirmations = [json.loads(c.request.body) for c in responses.calls if c.request.url.endswith("/confirm/")]
+    assert confirmations == [payment, payment]
+    assert money.transaction(PAYMENT["TransID"])["amount"] == 4006

@@ -3,6 +3,9 @@
 Development only. The worker and beat use the same broker as the web process (the embedded
 filesystem broker by default with DEBUG on, so no server is needed). Ctrl-C stops all three; if
 one of them dies, the others are stopped too and the command fails, so nothing half-runs.
+
+The worker starts once the web server answers: tasks already waiting in the broker (the demo's
+C2B URL registration from `seed_demo`) call the simulator, which the web server serves.
 """
 
 import os
@@ -12,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -51,11 +55,13 @@ class Command(BaseCommand):
         settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
         running: dict[str, subprocess.Popen] = {}
         env = self.environment()
-        for name, command in self.processes(addrport, concurrency).items():
-            running[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
-            self.stdout.write(f"started {name} (pid {running[name].pid})")
         failed = None
         try:
+            for name, command in self.processes(addrport, concurrency).items():
+                running[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
+                self.stdout.write(f"started {name} (pid {running[name].pid})")
+                if name == "web":
+                    self._wait_for_web(addrport, running["web"])
             while failed is None:
                 time.sleep(0.5)
                 failed = next((name for name, proc in running.items() if proc.poll() is not None), None)
@@ -65,6 +71,23 @@ class Command(BaseCommand):
             self._stop(running)
         if failed is not None:
             raise CommandError(f"{failed} exited with status {running[failed].returncode}; stopped the others.")
+
+    @staticmethod
+    def _wait_for_web(addrport: str, web: subprocess.Popen, timeout: float = 60.0) -> None:
+        """Until /healthz answers (or the web server exits, or ``timeout`` passes: then the others
+        start anyway and the loop above notices a dead web server)."""
+        host, _, port = addrport.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/healthz"
+        deadline = time.monotonic() + timeout
+        while web.poll() is None and time.monotonic() < deadline:
+            try:
+                requests.get(url, timeout=2)
+                return
+            except requests.RequestException:
+                time.sleep(0.3)
 
     def _stop(self, running: dict[str, subprocess.Popen]) -> None:
         for proc in running.values():
