@@ -19,6 +19,7 @@ from mpesa import outcomes
 from mpesa.commands import daraja_command_create, daraja_command_enqueue, new_originator_id, parse_account_balance
 from mpesa.daraja import NAIROBI
 from mpesa.models import DarajaCommand
+from payme import metrics
 from payme.errors import ApplicationError, Conflict, NotFound, UnprocessableEntity
 from payouts.models import Payout, PayoutConfig, PayoutDay
 
@@ -364,6 +365,7 @@ def on_payout_command_change(command: DarajaCommand, previous_status: str) -> No
         return
     payout.completed_at = now
     payout.save()
+    metrics.payout_finished(payout)
 
 
 def _apply_refund(payout: Payout) -> None:
