@@ -10,8 +10,11 @@ prometheus-client writes every process's values to files there and ``/metrics`` 
 multiprocess mode): gunicorn's workers, Celery workers and beat all count into one view. Without
 it (``make run``'s single web process, the unit tests) the process's own registry is served.
 
-What is read from the database (the oldest unsent push, open pushes) is computed at scrape time
+What is read from the database (the oldest unsent push and Daraja command, open pushes) is computed at scrape time
 by ``DatabaseCollector``, so it is right whichever process answers.
+
+Webhook deliveries are counted in webhooks/services.py (each recorded attempt), payouts in
+payouts/services.py (the payout following its command to a final status).
 """
 
 from __future__ import annotations
@@ -54,6 +57,16 @@ RECONCILE = Counter(
     ["result"],
 )
 RECONCILE_RUNS = Counter("payme_reconcile_runs_total", "Reconciliation passes run.")
+WEBHOOK_DELIVERIES = Counter(
+    "payme_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: succeeded, retrying (failed, another attempt is due), failed (given up).",
+    ["outcome"],
+)
+PAYOUTS = Counter(
+    "payme_payouts_total",
+    "Payouts and refunds that reached a final status (succeeded, failed, needs_review), by kind.",
+    ["kind", "status"],
+)
 WALLETS_MISMATCHED = Gauge(
     "payme_wallets_mismatched",
     "Wallets whose balance differs from the sum of their ledger, at the last check_wallets run.",
@@ -133,6 +146,21 @@ def oauth_token_minted(environment: str) -> None:
     OAUTH_TOKENS.labels(environment).inc()
 
 
+# --- Webhooks and payouts ------------------------------------------------------------------------
+
+
+def webhook_delivery_attempted(delivery) -> None:
+    """An attempt was recorded and ``delivery.status`` is what it left (call inside its transaction)."""
+    outcome = {"succeeded": "succeeded", "failed": "failed", "pending": "retrying"}.get(str(delivery.status), str(delivery.status))
+    _after_commit(lambda: WEBHOOK_DELIVERIES.labels(outcome).inc())
+
+
+def payout_finished(payout) -> None:
+    """A payout followed its command to ``payout.status`` (call once, when the move was applied)."""
+    kind, status = str(payout.kind), str(payout.status)
+    _after_commit(lambda: PAYOUTS.labels(kind, status).inc())
+
+
 # --- Scheduled jobs -----------------------------------------------------------------------------
 
 
@@ -173,6 +201,27 @@ class DatabaseCollector:
         for status in StkPush.OPEN_STATUSES:
             open_pushes.add_metric([str(status)], counts.get(status, 0))
         yield open_pushes
+        command_age = GaugeMetricFamily(
+            "payme_daraja_command_oldest_unsent_age_seconds",
+            "Age of the oldest Daraja command (B2C, reversal, status query, balance) recorded but not yet claimed "
+            "by a worker (0 when none).",
+        )
+        command_age.add_metric([], oldest_unsent_command_age_seconds())
+        yield command_age
+
+
+def oldest_unsent_command_age_seconds(*, now=None) -> float:
+    from django.utils import timezone
+
+    from mpesa.models import DarajaCommand
+
+    oldest = (
+        DarajaCommand.objects.filter(status=DarajaCommand.Status.CREATED)
+        .order_by("created_at").values_list("created_at", flat=True).first()
+    )
+    if oldest is None:
+        return 0.0
+    return max(0.0, ((now or timezone.now()) - oldest).total_seconds())
 
 
 def exposition() -> bytes:

@@ -7,12 +7,13 @@ from rest_framework.views import APIView
 from accounts.permissions import IsBusinessOwner
 from accounts.throttles import PaymentRateThrottle
 from audit.services import audit_context
+from mpesa.serializers import TimelineOut
 from payme.errors import NotFound
 from payme.idempotency import run_idempotent
 from payme.openapi import error_responses, paginated
 from payme.pagination import NewestFirstByTimeCursorPagination
 from payouts import serializers as s
-from payouts.selectors import active_payout_config_for, payout_get, payouts, sale_refunds
+from payouts.selectors import active_payout_config_for, payout_get, payout_timeline, payouts, sale_refunds
 from payouts.services import (
     NoActivePayoutConfig,
     payout_approve,
@@ -148,6 +149,26 @@ class PayoutDetailApi(APIView):
         if payout is None:
             raise NotFound()
         return Response(s.PayoutOut(payout).data)
+
+
+@extend_schema(parameters=[_PAYOUT_ID])
+class PayoutTimelineApi(APIView):
+    permission_classes = [IsBusinessOwner]
+
+    @extend_schema(
+        responses={200: TimelineOut, **error_responses(401, 403, 404)},
+        summary="What happened to a payout or refund, step by step",
+        description="Requested (and by whom), the wait for a second owner and their approval or rejection, the M-Pesa "
+        "command (sent, M-Pesa's answer, each result delivered and what we did with it, status queries), how it ended, "
+        "and the webhook deliveries about it. Oldest first.",
+        tags=["payouts"],
+    )
+    def get(self, request, payout_id):
+        business = request.tenant.business
+        payout = payout_get(business=business, public_id=payout_id)
+        if payout is None:
+            raise NotFound()
+        return Response(TimelineOut({"id": payout.public_id, "steps": payout_timeline(business=business, payout=payout)}).data)
 
 
 @extend_schema(parameters=[_PAYOUT_ID])

@@ -20,6 +20,7 @@ from mpesa import outcomes
 from mpesa.commands import daraja_command_create, daraja_command_enqueue, new_originator_id, parse_account_balance
 from mpesa.daraja import NAIROBI
 from mpesa.models import DarajaCommand
+from payme import metrics
 from payme.errors import ApplicationError, Conflict, NotFound, UnprocessableEntity
 from payouts.models import Payout, PayoutConfig, PayoutDay
 from webhooks.services import event_emit
@@ -414,6 +415,7 @@ def on_payout_command_change(command: DarajaCommand, previous_status: str) -> No
     payout.save()
     if payout.status in (Payout.Status.SUCCEEDED, Payout.Status.FAILED):
         event_emit(business=payout.business_id, type=f"payout.{payout.status}", data=payout_event_data(payout))
+    metrics.payout_finished(payout)
 
 
 def payout_event_data(payout: Payout) -> dict:

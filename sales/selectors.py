@@ -64,9 +64,13 @@ _LEDGER_STEP_WORDS = {"hold": "held for the sale fee", "release": "of the fee ho
 
 def sale_timeline(*, business, sale: Sale) -> list:
     """The sale's story, oldest first: started (and by whom), the M-Pesa steps of its push, where
-    its stock went and its token fee. Built from the rows we keep (no logging table)."""
+    its stock went, its token fee, its refunds (requested, approved or rejected, how they ended)
+    and the webhook deliveries of its events (each attempt). Built from the rows we keep (no logging table)."""
     from mpesa.selectors import TimelineStep, ordered, push_timeline
+    from payouts.models import Payout
+    from payouts.selectors import payout_steps
     from wallet.models import WalletEntry
+    from webhooks.selectors import webhook_timeline_steps
 
     who = f" by {sale.created_by.full_name or sale.created_by.email}" if sale.created_by_id else ""
     steps = [TimelineStep(sale.created_at, "created", f"Sale started{who}: KES {sale.amount:,} asked of {sale.phone}.")]
@@ -82,4 +86,9 @@ def sale_timeline(*, business, sale: Sale) -> list:
     for entry in entries:
         words = _LEDGER_STEP_WORDS[entry.reference.split(":", 1)[0]]
         steps.append(TimelineStep(entry.created_at, "wallet", f"{entry.tokens:,} wallet tokens {words} (balance {entry.balance_after:,})."))
+    refunds = Payout.objects.filter(business=business, sale=sale, kind=Payout.Kind.REFUND).select_related(
+        "requested_by", "approved_by", "rejected_by").order_by("created_at", "id")
+    for refund in refunds:
+        steps += [TimelineStep(step.at, "refund", step.text) for step in payout_steps(refund, with_command=False)]
+    steps += webhook_timeline_steps(business=business, object_id=sale.public_id)
     return ordered(steps)

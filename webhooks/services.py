@@ -27,6 +27,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from audit.services import AuditContext, audit_record, field_changes
+from payme import metrics
 from payme.errors import ValidationFailed
 from webhooks.models import EVENT_TYPES, PING, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.security import TargetNotAllowed, check_target
@@ -423,6 +424,7 @@ def _record(delivery_id: int, answer: _Answer, started, duration_ms: int) -> Non
                     _enqueue_on_commit(delivery.pk, countdown=delay)
                 # longer waits are not held in a worker's memory: the beat sweep picks them up
         delivery.save()
+        metrics.webhook_delivery_attempted(delivery)
 
 
 def _disable(endpoint: WebhookEndpoint, reason: str) -> None:

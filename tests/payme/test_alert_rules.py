@@ -23,7 +23,7 @@ def promtool():
 def test_promtool_check_rules_passes():
     result = subprocess.run([promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 12 rules found" in result.stdout
+    assert "SUCCESS: 13 rules found" in result.stdout
 
 
 def test_the_alerts_fire_on_our_series():
@@ -35,6 +35,7 @@ def test_every_alert_links_a_runbook_section_that_exists():
     readme = (ROOT / "README.md").read_text()
     anchors = set(re.findall(r"README\.md#(runbook-[a-z0-9-]+)", RULES.read_text()))
     assert anchors == {"runbook-daraja-is-failing", "runbook-a-customer-says-they-paid", "runbook-the-workers-are-behind",
-                       "runbook-a-wallet-does-not-match-its-ledger", "runbook-the-api-answers-5xx"}
+                       "runbook-a-wallet-does-not-match-its-ledger", "runbook-the-api-answers-5xx",
+                       "runbook-webhook-endpoints-are-failing"}
     headings = {"runbook-" + re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in re.findall(r"^### Runbook: (.+)$", readme, re.M)}
     assert anchors <= headings, anchors - headings

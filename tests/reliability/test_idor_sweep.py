@@ -93,6 +93,9 @@ def test_no_tenant_sees_or_touches_another_tenants_objects(make_owner):
                 for value in secrets_of_a:
                     assert value not in body, (method, url, value)
     assert checked > 100
+    swept = set(api_patterns())
+    assert any("payout_id" in r and r.rstrip("/?$").endswith("timeline") for r in swept)  # the payout's timeline is swept
+    assert any("sale_id" in r and r.rstrip("/?$").endswith("timeline") for r in swept)
     # Nothing of A's was changed by any of it.
     product.refresh_from_db()
     assert (product.name, product.price, product.stock, product.is_active) == ("Alpha Widget", 99, 6, True)
