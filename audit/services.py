@@ -90,3 +90,26 @@ def audit_record(
         request_id=(context.request_id or current_request_id())[:128],
         ip=context.ip,
     )
+
+
+def audit_admin_form(request, *, form, obj, change: bool, object_type: str, secret_names: tuple[str, ...]) -> None:
+    """An admin form that writes a config itself records the change here, in the caller's
+    transaction: the changed fields before and after, secrets only as "set" / "changed" (the form
+    keeps the stored values in ``_stored_secrets``; a blank secret input keeps the stored one)."""
+    stored = getattr(form, "_stored_secrets", {})
+    before, after = {}, {}
+    for name in form.changed_data:
+        if name in secret_names:
+            if not form.cleaned_data.get(name):
+                continue
+            before[name] = secret_state(stored.get(name))
+            after[name] = "changed" if stored.get(name) else "set"
+        else:
+            before[name] = form.initial.get(name) if change else None
+            value = form.cleaned_data.get(name)
+            after[name] = value if isinstance(value, (str, int, bool, type(None))) else str(value)
+    if change and not after:
+        return
+    audit_record(business=obj.business_id, action=f"{object_type}.updated" if change else f"{object_type}.created",
+                 object_type=object_type, object_id=obj.public_id, before=before if change else {}, after=after,
+                 context=audit_context(request))

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from accounts.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdmin, is_owner
-from audit.services import audit_context, audit_record, secret_state
+from audit.services import audit_admin_form, audit_context
 from mpesa.daraja import initiator_password_problem
 from payme.errors import ApplicationError
 from payouts.models import Payout, PayoutConfig
@@ -78,25 +78,7 @@ class PayoutConfigAdmin(TenantScopedAdmin, admin.ModelAdmin):
             self._audit(request, obj, form, change)
 
     def _audit(self, request, obj, form, change):
-        """The admin writes the config through its form, so it records the change itself, in the
-        same transaction; secrets only as "set" / "changed"."""
-        stored = getattr(form, "_stored_secrets", {})
-        before, after = {}, {}
-        for name in form.changed_data:
-            if name in SECRET_NAMES:
-                if not form.cleaned_data.get(name):
-                    continue
-                before[name] = secret_state(stored.get(name))
-                after[name] = "changed" if stored.get(name) else "set"
-            else:
-                before[name] = form.initial.get(name) if change else None
-                value = form.cleaned_data.get(name)
-                after[name] = value if isinstance(value, (str, int, bool, type(None))) else str(value)
-        if change and not after:
-            return
-        audit_record(business=obj.business_id, action="payout_config.updated" if change else "payout_config.created",
-                     object_type="payout_config", object_id=obj.public_id, before=before if change else {}, after=after,
-                     context=audit_context(request))
+        audit_admin_form(request, form=form, obj=obj, change=change, object_type="payout_config", secret_names=SECRET_NAMES)
 
 
 @admin.register(Payout)
