@@ -34,7 +34,7 @@ from mpesa.daraja import (
 )
 from mpesa.models import StkPush
 from mpesa.phone import mask_phone
-from payme import metrics, sql
+from payme import metrics, publish, sql
 from payme.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -192,7 +192,9 @@ def stk_push_enqueue(push: StkPush) -> None:
 
 def _publish(task, push_id: int) -> None:
     try:
-        task.delay(push_id)
+        # One LPUSH of Celery's own message on the Redis broker (payme/publish.py); elsewhere delay().
+        if not publish.publish(task, (push_id,)):
+            task.delay(push_id)
     except (KombuError, RedisError, OSError) as exc:
         # The answer to the client stands (the rows are committed); the sweep or reconciliation
         # picks the push up from the database later.
