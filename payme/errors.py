@@ -182,7 +182,7 @@ def exception_handler(exc, context):
         elif isinstance(exc, drf_exceptions.Throttled):
             message = "Too many requests. Try again later."
             if exc.wait is not None:
-                headers["Retry-After"] = str(int(exc.wait) + 1)
+                headers["Retry-After"] = str(max(1, int(exc.wait)))  # DRF has rounded it up already
         elif isinstance(exc, drf_exceptions.NotFound):
             message = "Not found."
         elif isinstance(exc, drf_exceptions.AuthenticationFailed):
