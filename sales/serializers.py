@@ -4,6 +4,7 @@ from accounts.serializers import PhoneField
 from mpesa.models import C2BReceipt
 from mpesa.selectors import payment_customer_message
 from payme.fields import AmountField
+from payme.serializers import OutputSerializer
 from sales.models import Sale
 
 REFERENCE_RE = r"^(?=.*[A-Za-z0-9])[A-Za-z0-9 \-]{1,40}$"
@@ -76,7 +77,7 @@ class InvoiceInput(serializers.Serializer):
         return SaleInput.validate(self, attrs)
 
 
-class SaleItemOut(serializers.Serializer):
+class SaleItemOut(OutputSerializer):
     product_id = serializers.UUIDField(source="product.public_id")
     name = serializers.CharField(source="product.name")
     sku = serializers.CharField(source="product.sku")
@@ -85,7 +86,7 @@ class SaleItemOut(serializers.Serializer):
     line_total = serializers.IntegerField()
 
 
-class SaleOut(serializers.Serializer):
+class SaleOut(OutputSerializer):
     id = serializers.UUIDField(source="public_id")
     status = serializers.ChoiceField(choices=Sale.Status.choices)
     amount = serializers.IntegerField()

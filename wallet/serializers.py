@@ -3,6 +3,7 @@ from rest_framework import serializers
 from accounts.serializers import PhoneField
 from mpesa.selectors import payment_customer_message
 from payme.fields import AmountField
+from payme.serializers import OutputSerializer
 from wallet.models import TokenPurchase, WalletEntry
 
 
@@ -11,7 +12,7 @@ class PurchaseInput(serializers.Serializer):
     amount = AmountField(help_text="KES, whole shillings (decimals are rounded half-up).")
 
 
-class PurchaseOut(serializers.Serializer):
+class PurchaseOut(OutputSerializer):
     id = serializers.UUIDField(source="public_id")
     status = serializers.ChoiceField(choices=TokenPurchase.Status.choices)
     amount = serializers.IntegerField()

@@ -217,9 +217,9 @@ def token_purchase_create(*, business, phone: str, amount: int, user=None) -> To
             account_reference=wallet_account_reference(),
             description=WALLET_TRANSACTION_DESC,
         )
-        purchase = TokenPurchase.objects.create(
+        purchase = sql.insert(TokenPurchase(
             business=business, push=push, amount=amount, tokens=tokens, phone=phone, created_by=user
-        )
+        ))
     return purchase
 
 
