@@ -4,7 +4,7 @@ from accounts.serializers import PhoneField
 from mpesa.models import C2BReceipt
 from mpesa.selectors import payment_customer_message
 from payme.fields import AmountField
-from payme.serializers import OutputSerializer
+from payme.serializers import FieldsOnceSerializer
 from sales.models import Sale
 
 REFERENCE_RE = r"^(?=.*[A-Za-z0-9])[A-Za-z0-9 \-]{1,40}$"
@@ -29,12 +29,12 @@ class ProductOut(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class CartLineInput(serializers.Serializer):
+class CartLineInput(FieldsOnceSerializer):
     product_id = serializers.UUIDField()
     quantity = serializers.IntegerField(min_value=1, max_value=100_000)
 
 
-class SaleInput(serializers.Serializer):
+class SaleInput(FieldsOnceSerializer):
     phone = PhoneField(help_text="The customer's M-Pesa number; they get the prompt.")
     amount = AmountField(required=False, help_text="Ad-hoc sale: KES, decimals round half-up. Omit for a cart.")
     items = CartLineInput(many=True, required=False, help_text="Cart sale: products and quantities. Omit for ad-hoc.")
@@ -77,7 +77,7 @@ class InvoiceInput(serializers.Serializer):
         return SaleInput.validate(self, attrs)
 
 
-class SaleItemOut(OutputSerializer):
+class SaleItemOut(FieldsOnceSerializer):
     product_id = serializers.UUIDField(source="product.public_id")
     name = serializers.CharField(source="product.name")
     sku = serializers.CharField(source="product.sku")
@@ -86,7 +86,7 @@ class SaleItemOut(OutputSerializer):
     line_total = serializers.IntegerField()
 
 
-class SaleOut(OutputSerializer):
+class SaleOut(FieldsOnceSerializer):
     id = serializers.UUIDField(source="public_id")
     status = serializers.ChoiceField(choices=Sale.Status.choices)
     amount = serializers.IntegerField()

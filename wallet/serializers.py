@@ -3,16 +3,16 @@ from rest_framework import serializers
 from accounts.serializers import PhoneField
 from mpesa.selectors import payment_customer_message
 from payme.fields import AmountField
-from payme.serializers import OutputSerializer
+from payme.serializers import FieldsOnceSerializer
 from wallet.models import TokenPurchase, WalletEntry
 
 
-class PurchaseInput(serializers.Serializer):
+class PurchaseInput(FieldsOnceSerializer):
     phone = PhoneField(help_text="The M-Pesa number that pays; it gets the prompt.")
     amount = AmountField(help_text="KES, whole shillings (decimals are rounded half-up).")
 
 
-class PurchaseOut(OutputSerializer):
+class PurchaseOut(FieldsOnceSerializer):
     id = serializers.UUIDField(source="public_id")
     status = serializers.ChoiceField(choices=TokenPurchase.Status.choices)
     amount = serializers.IntegerField()
