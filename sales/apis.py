@@ -119,7 +119,8 @@ class SalePaymentApi(APIView):
             data.is_valid(raise_exception=True)
             values = dict(data.validated_data)
             values.pop("businessId", None)  # checked with the tenant: accounts.permissions.refuse_another_business
-            sale = sale_start(business=business, user=request.user, **values)
+            # run_idempotent's transaction ends with a refusal: no savepoint needed inside it.
+            sale = sale_start(business=business, user=request.user, savepoint=False, **values)
             return Response(s.SaleOut(sale).data, status=status.HTTP_202_ACCEPTED)
 
         return run_idempotent(request, business=business, scope="sale_payment", handler=handle)

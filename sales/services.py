@@ -206,10 +206,15 @@ def sale_create(
     description: str | None = None,
     user=None,
     config: PaymentConfig | None = None,
+    savepoint: bool = True,
 ) -> Sale:
     """The transactional half of starting a sale: reserve stock (products locked in id order),
     hold the token fee, record the sale and its push — all or nothing. Nothing is sent.
     ``config`` is the business's usable config when the caller has looked it up already.
+    ``savepoint=False`` joins the caller's transaction without a savepoint (as
+    ``transaction.atomic(savepoint=False)``): for a caller whose transaction ends with the refusal
+    anyway, such as an API request's (payme/idempotency.py), it saves two statements. A caller
+    that catches the refusal and goes on inside its own transaction keeps the default.
 
     Raises ValidationFailed, InsufficientStock (409), PaymentConfigMissing (409),
     PaymentConfigUnverified (409), PromptInProgress (409), InsufficientTokens (402).
@@ -218,7 +223,7 @@ def sale_create(
     fee = settings.SALES_TOKEN_FEE
     account_reference = " ".join((account_reference or config.account_reference).split())
     description = " ".join((description or DEFAULT_DESCRIPTION).split())
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         lines = _cart_lines(business, items) if items else []
         total = sum(product.price * quantity for product, quantity in lines) if lines else amount
         if not 1 <= total <= settings.MPESA_MAX_AMOUNT:

@@ -46,7 +46,8 @@ class PurchaseInitiateApi(APIView):
         def handle():
             data = s.PurchaseInput(data=request.data)
             data.is_valid(raise_exception=True)
-            purchase = token_purchase_start(business=business, user=request.user, **data.validated_data)
+            # run_idempotent's transaction ends with a refusal: no savepoint needed inside it.
+            purchase = token_purchase_start(business=business, user=request.user, savepoint=False, **data.validated_data)
             return Response(s.PurchaseOut(purchase).data, status=status.HTTP_202_ACCEPTED)
 
         return run_idempotent(request, business=business, scope="wallet_purchase", handler=handle)

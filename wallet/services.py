@@ -201,11 +201,12 @@ def wallet_recapture(*, business, reference: str) -> bool:
 # --- Purchases --------------------------------------------------------------------------------
 
 
-def token_purchase_create(*, business, phone: str, amount: int, user=None) -> TokenPurchase:
-    """Record a purchase and its push to the platform paybill 650880, account 37605544."""
+def token_purchase_create(*, business, phone: str, amount: int, user=None, savepoint: bool = True) -> TokenPurchase:
+    """Record a purchase and its push to the platform paybill 650880, account 37605544.
+    ``savepoint``: as for ``sales.services.sale_create``."""
     tokens = amount * settings.WALLET_TOKENS_PER_KES
     paybill = wallet_paybill()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         push = stk_push_create(
             business=business,
             purpose=StkPush.Purpose.WALLET_TOPUP,
@@ -223,12 +224,12 @@ def token_purchase_create(*, business, phone: str, amount: int, user=None) -> To
     return purchase
 
 
-def token_purchase_start(*, business, phone: str, amount: int, user=None) -> TokenPurchase:
+def token_purchase_start(*, business, phone: str, amount: int, user=None, savepoint: bool = True) -> TokenPurchase:
     """``token_purchase_create``, and its push sent by a worker once the transaction commits.
     Answers with the purchase ``pending``; Daraja's answer arrives on the record."""
     # No transaction of its own: token_purchase_create's is the one that matters (a second one
     # would only add a savepoint); on_commit waits for the outermost commit, or runs at once.
-    purchase = token_purchase_create(business=business, phone=phone, amount=amount, user=user)
+    purchase = token_purchase_create(business=business, phone=phone, amount=amount, user=user, savepoint=savepoint)
     stk_push_enqueue(purchase.push)
     return purchase
 

@@ -518,3 +518,32 @@ def test_a_long_description_on_a_cart_sale_is_kept_and_shortened_for_daraja(till
     assert response.json()["description"] == text
     assert sent_body(daraja)["TransactionDesc"] == "Weekly"
     assert sent_body(daraja)["AccountReference"] == "SHOP1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_starts_join_the_request_transaction_without_a_savepoint(owner, daraja, settings):
+    """The API's transaction (payme/idempotency.py) ends with any refusal, so the start joins it
+    without a savepoint; a refusal raised after the push and sale rows were written still leaves
+    nothing but the stored answer."""
+    from payme.models import IdempotencyKey
+    from wallet.models import TokenPurchase
+
+    setup_till(owner.business)
+    api = client_for(owner)
+    settings.SALES_TOKEN_FEE = 2  # the hold comes after the push and sale inserts
+    with CaptureQueriesContext(connection) as refused_queries:
+        refused = api.post("/api/sales/payment", {"phone": "0708374149", "amount": 10}, format="json", HTTP_IDEMPOTENCY_KEY="k-402")
+    assert refused.status_code == 402 and error_of(refused)["code"] == "insufficient_tokens"
+    assert any("INSERT INTO" in q["sql"] and "mpesa_stkpush" in q["sql"] for q in refused_queries.captured_queries)
+    assert (StkPush.objects.count(), Sale.objects.count()) == (0, 0)
+    assert IdempotencyKey.objects.get(key="k-402").response_status == 402
+    again = api.post("/api/sales/payment", {"phone": "0708374149", "amount": 10}, format="json", HTTP_IDEMPOTENCY_KEY="k-402")
+    assert (again.status_code, again["Idempotent-Replayed"]) == (402, "true")
+
+    settings.SALES_TOKEN_FEE = 0
+    for path, body in (("/api/sales/payment", {"phone": "0708374141", "amount": 10}), ("/api/wallet-payment/initiate", {"phone": "0708374142", "amount": 10})):
+        accept_push(daraja)
+        with CaptureQueriesContext(connection) as queries:
+            assert api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=f"k-{path}").status_code == 202
+        assert not [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"].upper()]
+    assert (Sale.objects.count(), TokenPurchase.objects.count()) == (1, 1)
