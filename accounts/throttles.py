@@ -29,7 +29,7 @@ if count < limit then
   redis.call('PEXPIRE', KEYS[1], math.ceil(period * 1000))
   return {1, count + 1, ''}
 end
-return {0, count, redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]}
+return {0, count, redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or ''}
 """
 _scripts = {}  # one registered script per redis client (PaymeRedisCache keeps one per pool)
 

@@ -71,6 +71,11 @@ def test_a_lower_rate_than_the_window_holds_refuses_without_a_wait(backend, sett
     assert throttle.wait() is None  # as DRF: more requests in the window than the new rate allows
 
 
+def test_a_rate_of_zero_refuses_everything_for_a_whole_period(backend, settings):
+    refused, throttle = _check(backend, settings, 1_800_000_000.0, rate="0/min")
+    assert refused is False and throttle.wait() == pytest.approx(60.0)
+
+
 def test_auth_throttle_counts_per_client_ip(backend, settings):
     settings.AUTH_THROTTLE_RATE = "1/min"
 
