@@ -499,20 +499,17 @@ def _probe(kind, data, seconds, out):
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", APP_PORT, timeout=30)
             continue
-        latencies.append(time.perf_counter() - started)
-    out[kind] = (sorted(latencies), errors)
+        latencies.append((started, time.perf_counter() - started))
+    out[kind] = (latencies, errors)  # (perf_counter at the request, seconds), in order
 
 
 def _p(latencies, q):
     return latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000 if latencies else float("nan")
 
 
-def run_brownout(data, args, pids):
-    """The fake Daraja accepts connections and says nothing. 50 payment starts arrive at once;
-    meanwhile /healthz, a unique callback and GET /api/wallet are asked in a loop (one connection
-    each) for ``--seconds``. Then Daraja recovers and every push must reach it."""
-    before = fake_daraja("/bench/stk-count")["stk"]
-    fake_daraja("/bench/hang")
+def _burst(data, count=50):
+    """``count`` payment starts at once, one connection each: [(status, seconds, answered at)]
+    (perf_counter is the system-wide monotonic clock, comparable across the client processes)."""
     starts = []
     lock = threading.Lock()
 
@@ -524,44 +521,80 @@ def run_brownout(data, args, pids):
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             response.read()
-            result = (response.status, time.perf_counter() - started)
+            result = (response.status, time.perf_counter() - started, time.perf_counter())
         except (OSError, http.client.HTTPException) as exc:
-            result = (type(exc).__name__, time.perf_counter() - started)
+            result = (type(exc).__name__, time.perf_counter() - started, time.perf_counter())
         with lock:
             starts.append(result)
 
-    probes = {}
-    threads = [threading.Thread(target=_probe, args=(kind, data, args.seconds, probes)) for kind in ("healthz", "callback", "wallet")]
-    threads += [threading.Thread(target=one_start, args=(i,)) for i in range(50)]
-    cpu_before = cpu_seconds(pids)
-    began = time.monotonic()
+    threads = [threading.Thread(target=one_start, args=(i,)) for i in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - began
-    cpu_after = cpu_seconds(pids)
+    return starts
+
+
+def _brownout_part(job):
+    """One process of the brownout's client: a probe loop, or the burst of starts. Separate
+    processes, so a probe's latency is the server's and not its wait for the client's own GIL
+    behind 50 threads opening connections (Safaricom's callbacks come from elsewhere too)."""
+    kind, data, seconds = job
+    if kind == "starts":
+        return kind, _burst(data)
+    out = {}
+    _probe(kind, data, seconds, out)
+    return kind, out[kind]
+
+
+def run_brownout(data, args, pids):
+    """The fake Daraja accepts connections and says nothing. 50 payment starts arrive at once;
+    meanwhile /healthz, a unique callback and GET /api/wallet are asked in a loop (one connection
+    each, each from its own client process) for ``--seconds``. Then Daraja recovers and every push
+    must reach it."""
+    import multiprocessing
+
+    before = fake_daraja("/bench/stk-count")["stk"]
+    fake_daraja("/bench/hang")
+    jobs = [(kind, data, args.seconds) for kind in ("healthz", "callback", "wallet", "starts")]
+    with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
+        cpu_before = cpu_seconds(pids)
+        began = time.monotonic()
+        results = dict(pool.map(_brownout_part, jobs, chunksize=1))
+        elapsed = time.monotonic() - began
+        cpu_after = cpu_seconds(pids)
+    starts = results.pop("starts")
+    probes = results
     hung = fake_daraja("/bench/stk-count")["stk"] - before
     fake_daraja("/bench/recover")
     recovered_at = time.monotonic()
-    accepted = sum(1 for status, _ in starts if status == 202)
+    accepted = sum(1 for status, *_ in starts if status == 202)
     pushes, _ = _wait_for_pushes(before, accepted, recovered_at, timeout=120)
     settle_seconds = time.monotonic() - recovered_at
-    start_latencies = sorted(latency for _, latency in starts)
+    start_latencies = sorted(latency for _, latency, _ in starts)
+    burst_over = max(answered for *_, answered in starts)
     statuses = {}
-    for status, _ in starts:
+    for status, *_ in starts:
         statuses[status] = statuses.get(status, 0) + 1
     notes = [
         f"brownout: 50 starts while Daraja hangs: {', '.join(f'{k}: {v}' for k, v in sorted(statuses.items(), key=str))}; "
-        f"p50 {_p(start_latencies, 0.5):.0f} ms, p99 {_p(start_latencies, 0.99):.0f} ms; {hung} pushes hanging in the worker, the rest queued",
+        f"p50 {_p(start_latencies, 0.5):.0f} ms, p99 {_p(start_latencies, 0.99):.0f} ms, all answered after "
+        f"{max(start_latencies) * 1000:.0f} ms; {hung} pushes hanging in the worker, the rest queued",
     ]
+    # The probes' p99 after the 50 starts were answered, while their pushes hang at Daraja, is the
+    # issue's gate (nothing the web does waits on Daraja); during the starts' own burst of CPU the
+    # probes queue behind them, shown separately.
     all_latencies, all_errors = [], 0
     for kind in ("healthz", "callback", "wallet"):
-        latencies, errors = probes.get(kind, ([], 0))
+        samples, errors = probes.get(kind, ([], 0))
+        latencies = sorted(latency for _, latency in samples)
+        during = sorted(latency for at, latency in samples if at < burst_over)
+        after = sorted(latency for at, latency in samples if at >= burst_over)
         all_latencies += latencies
         all_errors += errors
-        notes.append(f"brownout: {kind:<8} {len(latencies):5d} answers in {args.seconds:.0f} s, p50 {_p(latencies, 0.5):6.1f} ms, "
-                     f"p99 {_p(latencies, 0.99):6.1f} ms (goal <= 100), errors {errors}")
+        notes.append(f"brownout: {kind:<8} {len(latencies):5d} answers in {args.seconds:.0f} s, errors {errors}; Daraja hung, "
+                     f"starts answered: p50 {_p(after, 0.5):6.1f} ms, p99 {_p(after, 0.99):6.1f} ms (goal <= 100); "
+                     f"during the 50 starts' burst: {len(during)} answers, max {_p(during, 1.0):6.1f} ms")
     notes.append(f"brownout: Daraja recovered; {pushes}/{accepted} pushes reached it within {settle_seconds:.1f} s")
     count = len(all_latencies)
     per_request = {part: (cpu_after[part] - cpu_before[part]) * 1000 / count for part in PARTS} if count else {}
