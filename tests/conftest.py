@@ -27,6 +27,20 @@ def _clean_cache():
     cache.clear()
 
 
+@pytest.fixture
+def redis_cache():
+    """A PaymeRedisCache on Redis database 8 (emptied before and after), or the test skips."""
+    from payme.cache import PaymeRedisCache
+
+    redis = PaymeRedisCache("redis://127.0.0.1:6379/8", {})
+    try:
+        redis.clear()
+    except Exception:
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    yield redis
+    redis.clear()
+
+
 @pytest.fixture(autouse=True)
 def _daraja_base_url(settings):
     settings.MPESA_BASE_URL = DARAJA

@@ -8,23 +8,19 @@ import pytest
 from django.core.cache.backends.locmem import LocMemCache
 
 from accounts.throttles import AuthRateThrottle, PaymentRateThrottle
-from payme.cache import PaymeRedisCache
 from tests.conftest import accept_push, client_for, error_of
 from wallet.models import TokenPurchase
 
 
 @pytest.fixture(params=["locmem", "redis"])
 def backend(request):
-    if request.param == "locmem":
-        cache = LocMemCache("throttle-test", {})
-    else:
-        cache = PaymeRedisCache("redis://127.0.0.1:6379/8", {"KEY_PREFIX": "throttle-test"})
-        try:
-            cache.clear()
-        except Exception:
-            pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    yield cache
-    cache.clear()
+    if request.param == "redis":
+        yield request.getfixturevalue("redis_cache")
+        return
+    local = LocMemCache("throttle-test", {})  # local-memory caches of one name share their data
+    local.clear()
+    yield local
+    local.clear()
 
 
 def _request(business_pk):
@@ -88,13 +84,9 @@ def test_auth_throttle_counts_per_client_ip(backend, settings):
     assert [check("10.0.0.1"), check("10.0.0.1"), check("10.0.0.2")] == [True, False, True]
 
 
-def test_on_redis_concurrent_requests_never_share_the_last_slot(settings):
+def test_on_redis_concurrent_requests_never_share_the_last_slot(redis_cache, settings):
     """DRF's read-then-write lets two requests take one slot; the script cannot."""
-    cache = PaymeRedisCache("redis://127.0.0.1:6379/8", {"KEY_PREFIX": "throttle-race"})
-    try:
-        cache.clear()
-    except Exception:
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    cache = redis_cache
     settings.PAYMENT_THROTTLE_RATE = "5/min"
     barrier = threading.Barrier(20)
     results = []
@@ -110,7 +102,6 @@ def test_on_redis_concurrent_requests_never_share_the_last_slot(settings):
         thread.start()
     for thread in threads:
         thread.join()
-    cache.clear()
     assert sorted(results) == [False] * 15 + [True] * 5
 
 

@@ -1,19 +1,3 @@
-import pytest
-
-from payme.cache import PaymeRedisCache
-
-
-@pytest.fixture
-def redis_cache():
-    cache = PaymeRedisCache("redis://127.0.0.1:6379/8", {})
-    try:
-        cache.clear()
-    except Exception:
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    yield cache
-    cache.clear()
-
-
 def test_redis_cache_works_and_reuses_one_client(redis_cache):
     assert redis_cache.add("lock", "1", timeout=5) is True
     assert redis_cache.add("lock", "1", timeout=5) is False
